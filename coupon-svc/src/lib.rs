@@ -1,0 +1,1 @@
+//! coupon-svc (skeleton; built out by the services foundation).

@@ -1,0 +1,1 @@
+//! goods-svc (skeleton; built out by the services foundation).

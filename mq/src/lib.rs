@@ -1,0 +1,1 @@
+//! The Shop message broker (skeleton).

@@ -1,0 +1,1 @@
+//! order-svc (skeleton; built out by the services foundation).

@@ -1,0 +1,1 @@
+//! pay-svc (skeleton; built out by the services foundation).

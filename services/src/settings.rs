@@ -1,0 +1,225 @@
+//! Settings from the environment, with the defaults of API.md.
+//!
+//! Every service reads the same [`Settings`]; each uses the part it needs. The list of
+//! variables each service reads ([`Service::env_vars`]) is what the launcher and the
+//! docker-compose test rely on, so it lives here, next to the parsing.
+
+use std::{net::SocketAddr, time::Duration};
+
+/// The five services of Shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Order,
+    Goods,
+    Coupon,
+    User,
+    Pay,
+}
+
+impl Service {
+    pub const ALL: [Service; 5] = [
+        Service::Order,
+        Service::Goods,
+        Service::Coupon,
+        Service::User,
+        Service::Pay,
+    ];
+
+    /// Short name: `order`, `goods`, … (schema `shop_<name>`, folder `migrations/<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Order => "order",
+            Service::Goods => "goods",
+            Service::Coupon => "coupon",
+            Service::User => "user",
+            Service::Pay => "pay",
+        }
+    }
+
+    /// Binary (and crate, and docker-compose service) name: `order-svc`, …
+    pub fn binary(self) -> &'static str {
+        match self {
+            Service::Order => "order-svc",
+            Service::Goods => "goods-svc",
+            Service::Coupon => "coupon-svc",
+            Service::User => "user-svc",
+            Service::Pay => "pay-svc",
+        }
+    }
+
+    pub fn default_port(self) -> u16 {
+        match self {
+            Service::Order => 8081,
+            Service::Goods => 8082,
+            Service::Coupon => 8083,
+            Service::User => 8084,
+            Service::Pay => 8085,
+        }
+    }
+
+    /// The variable that tells callers where this service is: `ORDER_SVC_URL`, …
+    pub fn url_var(self) -> &'static str {
+        match self {
+            Service::Order => "ORDER_SVC_URL",
+            Service::Goods => "GOODS_SVC_URL",
+            Service::Coupon => "COUPON_SVC_URL",
+            Service::User => "USER_SVC_URL",
+            Service::Pay => "PAY_SVC_URL",
+        }
+    }
+
+    pub fn default_url(self) -> String {
+        format!("http://127.0.0.1:{}", self.default_port())
+    }
+
+    pub fn default_database_url(self) -> String {
+        format!("mysql://root@127.0.0.1:3306/shop_{}", self.name())
+    }
+
+    /// Every environment variable this service reads (API.md, "Settings").
+    pub fn env_vars(self) -> Vec<&'static str> {
+        let mut vars = vec!["LISTEN_ADDR", "DATABASE_URL", "REDIS_URL", "MQ_ADDR"];
+        vars.extend(Service::ALL.iter().map(|s| s.url_var()));
+        match self {
+            Service::Order => {
+                vars.extend(["ORDER_PAY_TIMEOUT", "ORDER_ABANDON_AFTER", "SHOP_FAULTS"])
+            }
+            Service::Pay => vars.push("PAY_CALLBACK_SECRET"),
+            Service::Goods | Service::Coupon | Service::User => {}
+        }
+        vars
+    }
+}
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("setting {var}={value:?} is invalid: {reason}")]
+pub struct SettingsError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// The dev secret used when `PAY_CALLBACK_SECRET` is not set (pay-svc logs a warning).
+pub const DEV_PAY_CALLBACK_SECRET: &str = "shop-dev-callback-secret";
+
+/// Settings of one service process, read from the environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub service: Service,
+    pub listen_addr: SocketAddr,
+    pub database_url: String,
+    pub redis_url: String,
+    pub mq_addr: String,
+    pub order_svc_url: String,
+    pub goods_svc_url: String,
+    pub coupon_svc_url: String,
+    pub user_svc_url: String,
+    pub pay_svc_url: String,
+    pub order_pay_timeout: Duration,
+    pub order_abandon_after: Duration,
+    /// `None` when `PAY_CALLBACK_SECRET` is unset: the dev secret applies.
+    pub pay_callback_secret: Option<String>,
+    pub faults_enabled: bool,
+}
+
+impl Settings {
+    /// Reads the settings of `service` from the process environment.
+    pub fn from_env(service: Service) -> Result<Self, SettingsError> {
+        Self::from_lookup(service, |var| std::env::var(var).ok())
+    }
+
+    /// Reads the settings of `service` through `lookup` (tests pass a map).
+    pub fn from_lookup(
+        service: Service,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let string = |var: &str, default: String| lookup(var).unwrap_or(default);
+        let duration = |var: &'static str, default: &str| -> Result<Duration, SettingsError> {
+            let value = string(var, default.to_owned());
+            parse_duration(&value).map_err(|reason| SettingsError { var, value, reason })
+        };
+        let listen = string("LISTEN_ADDR", format!("0.0.0.0:{}", service.default_port()));
+        let listen_addr = listen.parse().map_err(|e| SettingsError {
+            var: "LISTEN_ADDR",
+            value: listen.clone(),
+            reason: format!("{e}"),
+        })?;
+        let faults = string("SHOP_FAULTS", "off".into());
+        let faults_enabled = match faults.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => {
+                return Err(SettingsError {
+                    var: "SHOP_FAULTS",
+                    value: faults,
+                    reason: "expected on or off".into(),
+                });
+            }
+        };
+        let url = |s: Service| string(s.url_var(), s.default_url());
+        Ok(Settings {
+            service,
+            listen_addr,
+            database_url: string("DATABASE_URL", service.default_database_url()),
+            redis_url: string("REDIS_URL", "redis://127.0.0.1:6379".into()),
+            mq_addr: string("MQ_ADDR", "127.0.0.1:9876".into()),
+            order_svc_url: url(Service::Order),
+            goods_svc_url: url(Service::Goods),
+            coupon_svc_url: url(Service::Coupon),
+            user_svc_url: url(Service::User),
+            pay_svc_url: url(Service::Pay),
+            order_pay_timeout: duration("ORDER_PAY_TIMEOUT", "30m")?,
+            order_abandon_after: duration("ORDER_ABANDON_AFTER", "60s")?,
+            pay_callback_secret: lookup("PAY_CALLBACK_SECRET").filter(|s| !s.is_empty()),
+            faults_enabled,
+        })
+    }
+
+    /// The secret that signs payment callbacks.
+    pub fn pay_callback_secret(&self) -> &str {
+        self.pay_callback_secret
+            .as_deref()
+            .unwrap_or(DEV_PAY_CALLBACK_SECRET)
+    }
+}
+
+/// Parses durations as API.md writes them: `30m`, `5s`, `1500ms`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_follow_api_md() {
+        let s = Settings::from_lookup(Service::Goods, |_| None).unwrap();
+        assert_eq!(s.listen_addr.to_string(), "0.0.0.0:8082");
+        assert_eq!(s.database_url, "mysql://root@127.0.0.1:3306/shop_goods");
+        assert_eq!(s.order_pay_timeout, Duration::from_secs(30 * 60));
+        assert_eq!(s.order_abandon_after, Duration::from_secs(60));
+        assert_eq!(s.user_svc_url, "http://127.0.0.1:8084");
+        assert!(!s.faults_enabled);
+        assert_eq!(s.pay_callback_secret(), DEV_PAY_CALLBACK_SECRET);
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_bad_values_name_the_variable() {
+        let env: HashMap<&str, &str> = [("ORDER_PAY_TIMEOUT", "1500ms"), ("SHOP_FAULTS", "on")]
+            .into_iter()
+            .collect();
+        let s =
+            Settings::from_lookup(Service::Order, |v| env.get(v).map(|s| s.to_string())).unwrap();
+        assert_eq!(s.order_pay_timeout, Duration::from_millis(1500));
+        assert!(s.faults_enabled);
+
+        let err = Settings::from_lookup(Service::Order, |v| {
+            (v == "ORDER_ABANDON_AFTER").then(|| "soon".to_string())
+        })
+        .unwrap_err();
+        assert_eq!(err.var, "ORDER_ABANDON_AFTER");
+    }
+}

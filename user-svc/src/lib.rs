@@ -1,0 +1,1 @@
+//! user-svc (skeleton; built out by the services foundation).
