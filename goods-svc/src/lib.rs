@@ -1,1 +1,11 @@
-//! goods-svc (skeleton; built out by the services foundation).
+//! goods-svc: goods with their MySQL stock, the Redis cache of what can still be
+//! reserved, and the stock journal (API.md, "goods-svc"; DESIGN.md §2.2).
+
+pub mod app;
+pub mod consumers;
+pub mod domain;
+pub mod http;
+pub mod settings;
+pub mod store;
+
+pub use app::App;

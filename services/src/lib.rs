@@ -1,4 +1,26 @@
 //! What the five Shop services share: settings, HTTP contracts and typed clients,
 //! and the runtime kit (database and Redis set-up, error body, tracing, health, metrics).
+//!
+//! A service is built from [`server::Runtime`] (database, Redis, shutdown) and
+//! [`server::Server`] (listener, shared endpoints and middleware); its handlers use
+//! [`json::Json`], [`money::Money`], [`ids::Id`], the error pieces of [`error`] and
+//! the checks of [`validate`]; it calls other services through [`clients`]. Tests
+//! start services through [`testkit`].
 
+pub mod cache;
+pub mod clients;
+pub mod contracts;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod json;
+pub mod launcher;
+pub mod money;
+pub mod server;
 pub mod settings;
+pub mod telemetry;
+pub mod testkit;
+pub mod validate;
+
+pub use error::{Error, Result};

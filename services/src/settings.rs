@@ -110,6 +110,9 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     pub database_url: String,
     pub redis_url: String,
+    /// Prefix of every Redis key the service owns (`shop:<service>:`); not read from
+    /// the environment, tests set their own.
+    pub redis_prefix: String,
     pub mq_addr: String,
     pub order_svc_url: String,
     pub goods_svc_url: String,
@@ -163,6 +166,7 @@ impl Settings {
             listen_addr,
             database_url: string("DATABASE_URL", service.default_database_url()),
             redis_url: string("REDIS_URL", "redis://127.0.0.1:6379".into()),
+            redis_prefix: format!("shop:{}:", service.name()),
             mq_addr: string("MQ_ADDR", "127.0.0.1:9876".into()),
             order_svc_url: url(Service::Order),
             goods_svc_url: url(Service::Goods),

@@ -1,0 +1,24 @@
+//! A coupon about to be created.
+
+use services::{
+    contracts::coupon::CreateCoupon, error::InvalidRequest, ids::Id, money::Money, validate,
+};
+
+/// A valid new coupon: its owner (`None` when the text is no id at all, which is an
+/// unknown user) and a value of more than zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCoupon {
+    pub user_id: Option<Id>,
+    pub value: Money,
+}
+
+impl TryFrom<CreateCoupon> for NewCoupon {
+    type Error = InvalidRequest;
+
+    fn try_from(body: CreateCoupon) -> Result<Self, Self::Error> {
+        Ok(NewCoupon {
+            user_id: validate::id(&body.user_id),
+            value: validate::positive("value", body.value)?,
+        })
+    }
+}

@@ -1,0 +1,49 @@
+//! coupon-svc's error answers: one variant per client-facing code.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use services::{
+    clients::ClientError,
+    error::{self, InvalidRequest, Unavailable},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `INVALID_REQUEST`
+    #[error(transparent)]
+    InvalidRequest(#[from] InvalidRequest),
+    /// 404 `COUPON_NOT_FOUND`
+    #[error("no such coupon")]
+    CouponNotFound,
+    /// 404 `USER_NOT_FOUND`
+    #[error("no such user")]
+    UserNotFound,
+    /// 503 `UNAVAILABLE`
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    /// A call to another service failed: 503 `UNAVAILABLE` when it is unreachable.
+    #[error(transparent)]
+    Downstream(#[from] ClientError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let not_found =
+            |code, e: &ApiError| error::error_response(StatusCode::NOT_FOUND, code, e.to_string());
+        match self {
+            ApiError::InvalidRequest(e) => e.into_response(),
+            ApiError::CouponNotFound => not_found("COUPON_NOT_FOUND", &self),
+            ApiError::UserNotFound => not_found("USER_NOT_FOUND", &self),
+            ApiError::Unavailable(e) => e.into_response(),
+            ApiError::Downstream(e) => e.into_response(),
+            ApiError::Database(e) => error::database_error(e),
+            ApiError::Unexpected(e) => error::unexpected_error(e),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! coupon-svc's HTTP API: routes, their OpenAPI description and the error answers.
+
+pub mod coupons;
+mod error;
+
+pub use error::ApiError;
+
+use axum::{Router, routing::get, routing::post};
+use utoipa::OpenApi;
+
+use crate::app::AppState;
+
+/// The endpoints of API.md that coupon-svc serves so far.
+#[derive(OpenApi)]
+#[openapi(
+    paths(coupons::create_coupon, coupons::get_coupon),
+    tags((name = "coupons", description = "Coupons and their use"))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The service's own routes (the shared ones are added by `services::server`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/coupons", post(coupons::create_coupon))
+        .route("/coupons/{coupon_id}", get(coupons::get_coupon))
+        .with_state(state)
+}

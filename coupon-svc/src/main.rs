@@ -1,0 +1,6 @@
+//! coupon-svc: see the library.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    services::server::run_main::<coupon_svc::App>().await
+}

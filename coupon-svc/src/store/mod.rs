@@ -1,0 +1,3 @@
+//! SQL of coupon-svc, as small functions taking a connection or transaction.
+
+pub mod coupons;

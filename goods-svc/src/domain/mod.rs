@@ -1,0 +1,5 @@
+//! Validated goods-svc values, parsed from the request contracts.
+
+mod goods;
+
+pub use goods::NewGoods;

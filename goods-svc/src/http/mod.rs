@@ -1,0 +1,33 @@
+//! goods-svc's HTTP API: routes, their OpenAPI description and the error answers.
+
+mod error;
+pub mod goods;
+
+pub use error::ApiError;
+
+use axum::{Router, routing::get, routing::post};
+use utoipa::OpenApi;
+
+use crate::app::AppState;
+
+/// The endpoints of API.md that goods-svc serves so far.
+#[derive(OpenApi)]
+#[openapi(
+    paths(goods::create_goods, goods::get_goods, goods::stock_logs),
+    tags((name = "goods", description = "Goods, stock and the stock journal"))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The service's own routes (the shared ones are added by `services::server`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/goods", post(goods::create_goods))
+        .route("/goods/{goods_id}", get(goods::get_goods))
+        .route("/goods/{goods_id}/stock-logs", get(goods::stock_logs))
+        .with_state(state)
+}

@@ -1,0 +1,6 @@
+//! goods-svc: see the library.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    services::server::run_main::<goods_svc::App>().await
+}

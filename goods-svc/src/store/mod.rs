@@ -1,0 +1,6 @@
+//! Storage of goods-svc: SQL functions taking a connection or transaction, and the
+//! Redis stock cache.
+
+pub mod goods;
+pub mod stock_cache;
+pub mod stock_logs;

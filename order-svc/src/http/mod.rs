@@ -1,0 +1,31 @@
+//! order-svc's HTTP API: routes, their OpenAPI description and the error answers.
+
+mod error;
+pub mod orders;
+
+pub use error::ApiError;
+
+use axum::{Router, routing::get};
+use utoipa::OpenApi;
+
+use crate::app::AppState;
+
+/// The endpoints of API.md that order-svc serves so far.
+#[derive(OpenApi)]
+#[openapi(
+    paths(orders::get_order),
+    tags((name = "orders", description = "Orders"))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The service's own routes (the shared ones are added by `services::server`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/orders/{order_id}", get(orders::get_order))
+        .with_state(state)
+}

@@ -1,0 +1,3 @@
+//! SQL of order-svc, as small functions taking a connection or transaction.
+
+pub mod orders;

@@ -1,0 +1,2 @@
+//! Consumers of broker messages: none yet. `pay`/`paid` (payment log) arrives with
+//! the payment flow.

@@ -1,0 +1,3 @@
+//! SQL of pay-svc, as small functions taking a connection or transaction.
+
+pub mod payments;

@@ -1,0 +1,31 @@
+//! Client of coupon-svc.
+
+use super::{ClientError, ServiceClient};
+use crate::{
+    contracts::coupon::{CouponView, CreateCoupon},
+    ids::Id,
+    settings::{Service, Settings},
+};
+
+/// Typed client of coupon-svc.
+#[derive(Debug, Clone)]
+pub struct CouponClient(ServiceClient);
+
+impl CouponClient {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        CouponClient(ServiceClient::new(Service::Coupon, base_url))
+    }
+
+    pub fn from_settings(settings: &Settings) -> Self {
+        CouponClient(ServiceClient::from_settings(Service::Coupon, settings))
+    }
+
+    pub async fn create_coupon(&self, body: &CreateCoupon) -> Result<CouponView, ClientError> {
+        self.0.post("/coupons", body).await
+    }
+
+    /// The coupon, or `None` when coupon-svc does not know it.
+    pub async fn get_coupon(&self, coupon_id: Id) -> Result<Option<CouponView>, ClientError> {
+        self.0.get_optional(&format!("/coupons/{coupon_id}")).await
+    }
+}

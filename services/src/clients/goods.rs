@@ -1,0 +1,35 @@
+//! Client of goods-svc.
+
+use super::{ClientError, ServiceClient};
+use crate::{
+    contracts::goods::{CreateGoods, GoodsView, StockLogView},
+    ids::Id,
+    settings::{Service, Settings},
+};
+
+/// Typed client of goods-svc.
+#[derive(Debug, Clone)]
+pub struct GoodsClient(ServiceClient);
+
+impl GoodsClient {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        GoodsClient(ServiceClient::new(Service::Goods, base_url))
+    }
+
+    pub fn from_settings(settings: &Settings) -> Self {
+        GoodsClient(ServiceClient::from_settings(Service::Goods, settings))
+    }
+
+    pub async fn create_goods(&self, body: &CreateGoods) -> Result<GoodsView, ClientError> {
+        self.0.post("/goods", body).await
+    }
+
+    /// The goods, or `None` when goods-svc does not know them.
+    pub async fn get_goods(&self, goods_id: Id) -> Result<Option<GoodsView>, ClientError> {
+        self.0.get_optional(&format!("/goods/{goods_id}")).await
+    }
+
+    pub async fn stock_logs(&self, goods_id: Id) -> Result<Vec<StockLogView>, ClientError> {
+        self.0.get(&format!("/goods/{goods_id}/stock-logs")).await
+    }
+}

@@ -1,0 +1,201 @@
+//! Typed HTTP clients of the five services.
+//!
+//! Every call has a connect timeout and a request timeout, carries the current
+//! request's `x-request-id`, and fails with a [`ClientError`]: a service that cannot be
+//! reached, times out or answers 5xx is [`ClientError::Unavailable`], which callers
+//! answer as 503 `UNAVAILABLE`; a 4xx keeps its error body so callers can map codes.
+
+mod coupon;
+mod goods;
+mod order;
+mod pay;
+mod user;
+
+pub use coupon::CouponClient;
+pub use goods::GoodsClient;
+pub use order::OrderClient;
+pub use pay::PayClient;
+pub use user::UserClient;
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use reqwest::StatusCode;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    error::{ErrorBody, Unavailable, error_response},
+    http::{REQUEST_ID_HEADER, current_request_id},
+    settings::{Service, Settings},
+};
+
+/// How long establishing a connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a whole call may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a call to another service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Not reachable, timed out, or answered 5xx.
+    #[error("{service} is unavailable: {reason}")]
+    Unavailable {
+        service: &'static str,
+        reason: String,
+    },
+    /// Answered 4xx with an error body.
+    #[error("{service} answered {status}: {} ({})", body.code, body.message)]
+    Rejected {
+        service: &'static str,
+        status: u16,
+        body: ErrorBody,
+    },
+    /// Answered something that is not what the contract says.
+    #[error("{service} answered unexpectedly: {reason}")]
+    Protocol {
+        service: &'static str,
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// The error code of a 4xx answer.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Rejected { body, .. } => Some(&body.code),
+            _ => None,
+        }
+    }
+
+    /// Whether the callee answered 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Rejected { status: 404, .. })
+    }
+}
+
+/// A failed call is the caller's 503 `UNAVAILABLE` when the callee is unreachable,
+/// else a 502 `BAD_GATEWAY` (the callee refused a call we should not have made).
+impl IntoResponse for ClientError {
+    fn into_response(self) -> Response {
+        match self {
+            ClientError::Unavailable { service, reason } => {
+                tracing::warn!(service, %reason, "downstream unavailable");
+                Unavailable::new(service).into_response()
+            }
+            other => {
+                tracing::error!(error = %other, "downstream call failed");
+                error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "BAD_GATEWAY",
+                    "a downstream service refused the call; see the service log",
+                )
+            }
+        }
+    }
+}
+
+/// The HTTP plumbing under every typed client.
+#[derive(Debug, Clone)]
+pub struct ServiceClient {
+    service: Service,
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl ServiceClient {
+    /// A client of `service` at `base_url` (`http://127.0.0.1:8084`).
+    pub fn new(service: Service, base_url: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("a plain HTTP client builds");
+        ServiceClient {
+            service,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// A client of `service` at the URL `settings` give for it.
+    pub fn from_settings(service: Service, settings: &Settings) -> Self {
+        let url = match service {
+            Service::Order => &settings.order_svc_url,
+            Service::Goods => &settings.goods_svc_url,
+            Service::Coupon => &settings.coupon_svc_url,
+            Service::User => &settings.user_svc_url,
+            Service::Pay => &settings.pay_svc_url,
+        };
+        ServiceClient::new(service, url.clone())
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `GET path`, decoding the JSON answer.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let request = self.http.get(format!("{}{path}", self.base_url));
+        self.send(request).await
+    }
+
+    /// `GET path`, with 404 as `None`.
+    pub async fn get_optional<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, ClientError> {
+        match self.get(path).await {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST path` with a JSON body, decoding the JSON answer.
+    pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .json(body);
+        self.send(request).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        mut request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let service = self.service.binary();
+        if let Some(id) = current_request_id() {
+            request = request.header(REQUEST_ID_HEADER, id);
+        }
+        let unavailable = |reason: String| ClientError::Unavailable { service, reason };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if status.is_server_error() {
+            return Err(unavailable(format!("answered {status}")));
+        }
+        let protocol = |reason: String| ClientError::Protocol { service, reason };
+        if !status.is_success() {
+            let body: ErrorBody = serde_json::from_slice(&bytes)
+                .map_err(|e| protocol(format!("{status} without an error body: {e}")))?;
+            return Err(ClientError::Rejected {
+                service,
+                status: status.as_u16(),
+                body,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| protocol(format!("undecodable body: {e}")))
+    }
+}

@@ -1,0 +1,27 @@
+//! Client of order-svc.
+
+use super::{ClientError, ServiceClient};
+use crate::{
+    contracts::order::OrderView,
+    ids::Id,
+    settings::{Service, Settings},
+};
+
+/// Typed client of order-svc.
+#[derive(Debug, Clone)]
+pub struct OrderClient(ServiceClient);
+
+impl OrderClient {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        OrderClient(ServiceClient::new(Service::Order, base_url))
+    }
+
+    pub fn from_settings(settings: &Settings) -> Self {
+        OrderClient(ServiceClient::from_settings(Service::Order, settings))
+    }
+
+    /// The order, or `None` when order-svc does not know it.
+    pub async fn get_order(&self, order_id: Id) -> Result<Option<OrderView>, ClientError> {
+        self.0.get_optional(&format!("/orders/{order_id}")).await
+    }
+}

@@ -1,0 +1,35 @@
+//! Client of user-svc.
+
+use super::{ClientError, ServiceClient};
+use crate::{
+    contracts::user::{CreateUser, MoneyLogView, UserView},
+    ids::Id,
+    settings::{Service, Settings},
+};
+
+/// Typed client of user-svc.
+#[derive(Debug, Clone)]
+pub struct UserClient(ServiceClient);
+
+impl UserClient {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        UserClient(ServiceClient::new(Service::User, base_url))
+    }
+
+    pub fn from_settings(settings: &Settings) -> Self {
+        UserClient(ServiceClient::from_settings(Service::User, settings))
+    }
+
+    pub async fn create_user(&self, body: &CreateUser) -> Result<UserView, ClientError> {
+        self.0.post("/users", body).await
+    }
+
+    /// The user, or `None` when user-svc does not know it.
+    pub async fn get_user(&self, user_id: Id) -> Result<Option<UserView>, ClientError> {
+        self.0.get_optional(&format!("/users/{user_id}")).await
+    }
+
+    pub async fn money_logs(&self, user_id: Id) -> Result<Vec<MoneyLogView>, ClientError> {
+        self.0.get(&format!("/users/{user_id}/money-logs")).await
+    }
+}

@@ -1,0 +1,54 @@
+//! goods-svc: goods, their stock and the stock journal.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{ids::Id, money::Money};
+
+/// `POST /goods`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateGoods {
+    /// Not empty, at most 255 characters.
+    pub name: String,
+    /// Unit price, not negative.
+    pub price: Money,
+    /// Units in stock, a whole number from 0 to 4294967295.
+    pub stock: i64,
+}
+
+/// Goods as `GET /goods/{goods_id}` shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct GoodsView {
+    pub goods_id: Id,
+    pub name: String,
+    pub price: Money,
+    /// Units in stock according to MySQL (reservations are applied asynchronously).
+    pub stock: i64,
+    /// Units that can still be reserved (the Redis figure).
+    pub available: i64,
+}
+
+/// State of a stock journal row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StockLogStatus {
+    /// Reserved in Redis, not yet applied to MySQL stock.
+    Reserved,
+    /// Applied to MySQL stock.
+    Applied,
+    /// Undone by the order's cancellation (or refused after it).
+    Cancelled,
+}
+
+/// One row of `GET /goods/{goods_id}/stock-logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StockLogView {
+    pub journal_id: String,
+    pub order_id: Id,
+    pub goods_id: Id,
+    pub quantity: u32,
+    pub status: StockLogStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

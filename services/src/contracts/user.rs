@@ -1,0 +1,46 @@
+//! user-svc: users, balances, points and the money log.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{ids::Id, money::Money};
+
+/// `POST /users`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateUser {
+    /// Not empty, at most 255 characters.
+    pub name: String,
+    /// Opening balance, not negative.
+    pub balance: Money,
+}
+
+/// A user as `GET /users/{user_id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub user_id: Id,
+    pub name: String,
+    pub balance: Money,
+    /// Loyalty points: one per whole currency unit paid.
+    pub points: u64,
+}
+
+/// Why the balance moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MoneyLogType {
+    /// Deducted to pay (part of) an order.
+    Paid,
+    /// Given back when the order was cancelled.
+    Refund,
+}
+
+/// One row of `GET /users/{user_id}/money-logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MoneyLogView {
+    pub order_id: Id,
+    #[serde(rename = "type")]
+    pub kind: MoneyLogType,
+    pub amount: Money,
+    pub created_at: DateTime<Utc>,
+}

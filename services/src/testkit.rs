@@ -1,0 +1,343 @@
+//! Test support: start a service's real app on port 0 against the real MariaDB and
+//! Redis, each test in its own fresh schemas and Redis key prefix, so tests run in
+//! parallel and leave nothing behind.
+//!
+//! ```ignore
+//! let env = TestEnv::new().await;
+//! let users = env.spawn::<user_svc::App>().await;
+//! let coupons = env.spawn::<coupon_svc::App>().await; // USER_SVC_URL → `users`
+//! let res = users.post("/users", &json!({"name": "Ann", "balance": "10"})).await;
+//! ```
+//!
+//! A test's services share one [`TestBroker`]; it stands in for the broker until the
+//! in-process `mq` broker replaces it here, in one place.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use rand::Rng;
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Connection, MySqlConnection, MySqlPool};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    server::{ShopApp, base_url},
+    settings::{Service, Settings},
+};
+
+/// The MariaDB server tests use (no schema); `SHOP_TEST_MYSQL_URL` overrides it.
+pub fn mysql_server_url() -> String {
+    std::env::var("SHOP_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// The Redis tests use; `SHOP_TEST_REDIS_URL` overrides it.
+pub fn redis_url() -> String {
+    std::env::var("SHOP_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Test schemas older than this are dropped when a later test run starts (left over
+/// by a test process that was killed).
+const STALE_AFTER: Duration = Duration::from_secs(2 * 3600);
+
+/// How long a spawned app may take to become healthy.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Stands in for the broker in `/health`: accepts TCP connections and closes them.
+pub struct TestBroker {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl TestBroker {
+    pub async fn start() -> TestBroker {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a port for the test broker");
+        let addr = listener.local_addr().expect("bound address");
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+        TestBroker { addr, task }
+    }
+
+    /// `MQ_ADDR` of the services under test.
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One test's world: a unique id naming its schemas and Redis prefix, its broker,
+/// and the apps it started (later apps are given the URLs of earlier ones).
+pub struct TestEnv {
+    pub id: String,
+    pub broker: TestBroker,
+    urls: Mutex<Vec<(Service, String)>>,
+    schemas: Mutex<Vec<String>>,
+}
+
+impl TestEnv {
+    pub async fn new() -> TestEnv {
+        crate::telemetry::init_for_tests();
+        drop_stale_schemas_once().await;
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs();
+        let suffix: u32 = rand::rng().random_range(0..1_000_000);
+        TestEnv {
+            id: format!("{stamp}_{suffix:06}"),
+            broker: TestBroker::start().await,
+            urls: Mutex::new(Vec::new()),
+            schemas: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Settings for `service` in this test: fresh schema, own Redis prefix, port 0,
+    /// this test's broker, and the URLs of the apps already spawned.
+    pub fn settings(&self, service: Service) -> Settings {
+        let mut s = Settings::from_lookup(service, |_| None).expect("default settings are valid");
+        let schema = format!("shop_test_{}_{}", self.id, service.name());
+        s.listen_addr = "127.0.0.1:0".parse().expect("valid address");
+        s.database_url = format!("{}/{schema}", mysql_server_url());
+        s.redis_url = redis_url();
+        s.redis_prefix = format!("shop_test_{}:{}:", self.id, service.name());
+        s.mq_addr = self.broker.addr();
+        for (other, url) in self.urls.lock().expect("not poisoned").iter() {
+            match other {
+                Service::Order => s.order_svc_url = url.clone(),
+                Service::Goods => s.goods_svc_url = url.clone(),
+                Service::Coupon => s.coupon_svc_url = url.clone(),
+                Service::User => s.user_svc_url = url.clone(),
+                Service::Pay => s.pay_svc_url = url.clone(),
+            }
+        }
+        self.schemas.lock().expect("not poisoned").push(schema);
+        s
+    }
+
+    /// Starts `A` with this test's settings and waits until `/health` answers 200.
+    pub async fn spawn<A: ShopApp>(&self) -> TestApp {
+        self.spawn_with::<A>(|_| {}).await
+    }
+
+    /// Like [`TestEnv::spawn`], with the settings adjusted first.
+    pub async fn spawn_with<A: ShopApp>(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let app = self.start_with::<A>(configure).await;
+        app.wait_healthy(READY_TIMEOUT).await;
+        app
+    }
+
+    /// Starts `A` without waiting for it to become healthy (e.g. database down).
+    pub async fn start_with<A: ShopApp>(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings(A::SERVICE);
+        configure(&mut settings);
+        let app = A::build(settings.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{} did not build: {e:?}", A::SERVICE.binary()));
+        let server = app.into_server();
+        let addr = server.local_addr();
+        let stop = server.shutdown_token();
+        let task = tokio::spawn(server.run_until(std::future::pending()));
+        let url = base_url(addr);
+        self.urls
+            .lock()
+            .expect("not poisoned")
+            .push((A::SERVICE, url.clone()));
+        TestApp {
+            service: A::SERVICE,
+            addr,
+            base_url: url,
+            settings,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client builds"),
+            stop,
+            task: Some(task),
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    /// Drops this test's schemas and Redis keys, best effort, even after a panic.
+    fn drop(&mut self) {
+        let schemas = std::mem::take(&mut *self.schemas.lock().unwrap_or_else(|e| e.into_inner()));
+        let prefix = format!("shop_test_{}:", self.id);
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                    let _ = drop_schemas(&schemas).await;
+                    let _ = delete_redis_keys(&prefix).await;
+                })
+                .await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A running service app under test.
+pub struct TestApp {
+    pub service: Service,
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+    pub settings: Settings,
+    pub http: reqwest::Client,
+    stop: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub async fn post<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `POST` of a raw body with `Content-Type: application/json` (for malformed JSON).
+    pub async fn post_raw(&self, path: &str, body: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// A pool on this app's schema, for asserting on state.
+    pub async fn db(&self) -> MySqlPool {
+        MySqlPool::connect(&self.settings.database_url)
+            .await
+            .expect("connect to the test schema")
+    }
+
+    /// Waits until `/health` answers 200, or panics with the last answer.
+    pub async fn wait_healthy(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            match self.http.get(self.url("/health")).send().await {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{} not healthy after {timeout:?}: {last}",
+            self.service.binary()
+        );
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn drop_schemas(schemas: &[String]) -> Result<(), sqlx::Error> {
+    if schemas.is_empty() {
+        return Ok(());
+    }
+    let mut conn = MySqlConnection::connect(&mysql_server_url()).await?;
+    for schema in schemas {
+        let sql = format!("drop database if exists `{schema}`");
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+    }
+    conn.close().await
+}
+
+async fn delete_redis_keys(prefix: &str) -> redis::RedisResult<()> {
+    let client = redis::Client::open(redis_url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops `shop_test_<stamp>_…` schemas older than [`STALE_AFTER`], once per process.
+async fn drop_stale_schemas_once() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    if DONE.set(()).is_err() {
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let work = async {
+        let mut conn = MySqlConnection::connect(&mysql_server_url()).await?;
+        let names: Vec<String> = sqlx::query_scalar(
+            r"select schema_name from information_schema.schemata where schema_name like 'shop\_test\_%'",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        conn.close().await?;
+        let stale: Vec<String> = names
+            .into_iter()
+            .filter(|name| {
+                name.split('_')
+                    .nth(2)
+                    .and_then(|stamp| stamp.parse::<u64>().ok())
+                    .is_some_and(|stamp| now.saturating_sub(stamp) > STALE_AFTER.as_secs())
+            })
+            .collect();
+        drop_schemas(&stale).await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), work).await;
+}
+
+/// Shared handle type for tests that keep several apps.
+pub type SharedApp = Arc<TestApp>;

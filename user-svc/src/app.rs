@@ -1,0 +1,51 @@
+//! The user-svc application: state, router and background tasks on the shared runtime.
+
+use services::server::{Runtime, Server, ShopApp};
+
+use crate::{
+    http,
+    settings::{SERVICE, Settings},
+};
+
+/// What handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: services::db::Database,
+}
+
+/// user-svc, bound and ready to run.
+pub struct App {
+    server: Server,
+}
+
+impl App {
+    /// Sets up the database (migrated in the background), binds `LISTEN_ADDR`.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let runtime = Runtime::start(settings)?;
+        let state = AppState {
+            db: runtime.db.clone(),
+        };
+        let server = Server::bind(runtime, http::router(state), http::openapi()).await?;
+        Ok(App { server })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.run_until_stopped().await
+    }
+}
+
+impl ShopApp for App {
+    const SERVICE: services::settings::Service = SERVICE;
+
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        App::build(settings).await
+    }
+
+    fn into_server(self) -> Server {
+        self.server
+    }
+}

@@ -1,0 +1,5 @@
+//! Validated user-svc values, parsed from the request contracts.
+
+mod user;
+
+pub use user::NewUser;

@@ -1,0 +1,33 @@
+//! user-svc's HTTP API: routes, their OpenAPI description and the error answers.
+
+mod error;
+pub mod users;
+
+pub use error::ApiError;
+
+use axum::{Router, routing::get, routing::post};
+use utoipa::OpenApi;
+
+use crate::app::AppState;
+
+/// The endpoints of API.md that user-svc serves so far.
+#[derive(OpenApi)]
+#[openapi(
+    paths(users::create_user, users::get_user, users::money_logs),
+    tags((name = "users", description = "Users, balances and the money log"))
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The service's own routes (the shared ones are added by `services::server`).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/users", post(users::create_user))
+        .route("/users/{user_id}", get(users::get_user))
+        .route("/users/{user_id}/money-logs", get(users::money_logs))
+        .with_state(state)
+}

@@ -1,0 +1,6 @@
+//! user-svc: see the library.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    services::server::run_main::<user_svc::App>().await
+}

@@ -1,0 +1,6 @@
+//! user-svc reads the shared settings (API.md, "Settings"); nothing of its own yet.
+
+pub use services::settings::{Service, Settings};
+
+/// This service.
+pub const SERVICE: Service = Service::User;

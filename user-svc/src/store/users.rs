@@ -1,0 +1,95 @@
+//! `trade_user` and `trade_user_money_log`.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use services::{
+    contracts::user::{MoneyLogType, MoneyLogView, UserView},
+    ids::Id,
+    money::Money,
+};
+use sqlx::{MySqlExecutor, mysql::MySqlQueryResult};
+
+use crate::domain::NewUser;
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    user_id: u64,
+    user_name: String,
+    user_money: Decimal,
+    user_score: u64,
+}
+
+impl UserRow {
+    fn into_view(self) -> anyhow::Result<UserView> {
+        Ok(UserView {
+            user_id: Id(self.user_id),
+            name: self.user_name,
+            balance: Money::new(self.user_money)?,
+            points: self.user_score,
+        })
+    }
+}
+
+/// Inserts a user; returns its id.
+pub async fn insert_user(db: impl MySqlExecutor<'_>, user: &NewUser) -> sqlx::Result<Id> {
+    let done: MySqlQueryResult =
+        sqlx::query(r"insert into trade_user (user_name, user_money) values (?, ?)")
+            .bind(&user.name)
+            .bind(user.balance.decimal())
+            .execute(db)
+            .await?;
+    Ok(Id(done.last_insert_id()))
+}
+
+/// The user, if it exists.
+pub async fn find_user(
+    db: impl MySqlExecutor<'_>,
+    user_id: Id,
+) -> anyhow::Result<Option<UserView>> {
+    let row: Option<UserRow> = sqlx::query_as(
+        r"select user_id, user_name, user_money, user_score from trade_user where user_id = ?",
+    )
+    .bind(user_id.0)
+    .fetch_optional(db)
+    .await?;
+    row.map(UserRow::into_view).transpose()
+}
+
+#[derive(sqlx::FromRow)]
+struct MoneyLogRow {
+    order_id: u64,
+    money_log_type: String,
+    use_money: Decimal,
+    created_at: DateTime<Utc>,
+}
+
+/// The user's money log, oldest first.
+pub async fn money_logs(
+    db: impl MySqlExecutor<'_>,
+    user_id: Id,
+) -> anyhow::Result<Vec<MoneyLogView>> {
+    let rows: Vec<MoneyLogRow> = sqlx::query_as(
+        r"select order_id, money_log_type, use_money, created_at
+          from trade_user_money_log
+          where user_id = ?
+          order by created_at, order_id, money_log_type",
+    )
+    .bind(user_id.0)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let kind = match row.money_log_type.as_str() {
+                "paid" => MoneyLogType::Paid,
+                "refund" => MoneyLogType::Refund,
+                other => anyhow::bail!("unknown money log type {other:?}"),
+            };
+            Ok(MoneyLogView {
+                order_id: Id(row.order_id),
+                kind,
+                amount: Money::new(row.use_money)?,
+                created_at: row.created_at,
+            })
+        })
+        .collect()
+}
