@@ -135,3 +135,18 @@ async fn requests_answer_503_unavailable_while_the_database_is_down() {
     assert_error(response, 503, "UNAVAILABLE").await;
     assert_error(app.get("/users/1").await, 503, "UNAVAILABLE").await;
 }
+
+#[tokio::test]
+async fn a_stopped_app_shuts_down_gracefully_and_releases_its_port() {
+    let env = TestEnv::new().await;
+    let app = env.spawn::<App>().await;
+    let addr = app.addr;
+
+    let started = std::time::Instant::now();
+    app.stop().await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "port released"
+    );
+}
