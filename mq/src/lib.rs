@@ -1,1 +1,26 @@
-//! The Shop message broker (skeleton).
+//! Shop's message broker: a RocketMQ-like durable broker with consumer
+//! groups, retries and dead letter queues.
+//!
+//! Layers, bottom up: [`wire`] and [`message`] (byte layouts), [`storage`]
+//! (commit log, indexes, recovery, offsets), [`protocol`] (frames and codec),
+//! `broker` (topics, subscriptions, delivery, retries), `server` (TCP loop
+//! and one module per command), `admin` (HTTP API) and [`client`]
+//! ([`Producer`], [`Consumer`]).
+
+pub mod admin;
+pub mod broker;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod message;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+pub mod storage;
+pub mod wire;
+
+pub use broker::{Broker, BrokerHandle};
+pub use client::{ConsumeResult, Consumer, ConsumerConfig, Producer, ping};
+pub use config::BrokerConfig;
+pub use error::{Error, ErrorCode, Result};
+pub use message::{Message, MessageId, StoredMessage};

@@ -1,0 +1,207 @@
+//! The admin HTTP API (API.md, "mq-broker admin"): topics and queues, group
+//! lag, look-up by id and key, dead letters with resend, Prometheus metrics
+//! and a small dashboard page.
+
+mod dashboard;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::broker::BrokerCore;
+use crate::error::{Error, ErrorCode};
+use crate::message::MessageId;
+use crate::storage::index::{DLQ_PREFIX, RETRY_PREFIX};
+
+type Core = State<Arc<BrokerCore>>;
+
+/// Serves the admin API until shutdown.
+pub async fn serve(listener: TcpListener, core: Arc<BrokerCore>) {
+    let token = core.shutdown.clone();
+    let app = router(core);
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(token.cancelled_owned())
+        .await
+    {
+        tracing::error!(error = %e, "admin server failed");
+    }
+    tracing::info!("admin server stopped: shutdown");
+}
+
+pub fn router(core: Arc<BrokerCore>) -> Router {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/topics", get(topics))
+        .route("/groups/{group}", get(group))
+        .route("/messages/{id}", get(message_by_id))
+        .route("/messages", get(messages_by_key))
+        .route("/dlq/{group}", get(dead_letters))
+        .route("/dlq/{group}/{id}/resend", post(resend))
+        .route("/metrics", get(|| async { crate::metrics::render() }))
+        .with_state(core)
+}
+
+/// Error answer: `{"code","message"}` with a matching status.
+pub struct ApiError(Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.0.code();
+        let status = match code {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::InvalidRequest | ErrorCode::Malformed => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self.0, "admin request failed");
+        }
+        let message = match &self.0 {
+            Error::Refused { message, .. } => message.clone(),
+            e => e.to_string(),
+        };
+        let code = if code == ErrorCode::InvalidRequest {
+            "INVALID_REQUEST"
+        } else {
+            code.name()
+        };
+        (status, Json(json!({ "code": code, "message": message }))).into_response()
+    }
+}
+
+fn not_found(what: String) -> ApiError {
+    ApiError(Error::Refused {
+        code: ErrorCode::NotFound,
+        message: what,
+    })
+}
+
+/// Topic summaries (also used by the dashboard).
+pub fn topics_json(core: &BrokerCore) -> Value {
+    let topics: Vec<Value> = core
+        .store
+        .topics
+        .all()
+        .iter()
+        .map(|t| {
+            let kind = if t.name.starts_with(RETRY_PREFIX) {
+                "retry"
+            } else if t.name.starts_with(DLQ_PREFIX) {
+                "dlq"
+            } else {
+                "normal"
+            };
+            let queues: Vec<Value> = (0..t.queue_count())
+                .map(|q| {
+                    let (min, max) = t.queue_range(q);
+                    json!({ "queue": q, "min_offset": min, "max_offset": max })
+                })
+                .collect();
+            let messages: u64 = (0..t.queue_count())
+                .map(|q| t.queue_range(q))
+                .map(|(a, b)| b - a)
+                .sum();
+            json!({ "topic": t.name, "kind": kind, "messages": messages, "queues": queues })
+        })
+        .collect();
+    json!({ "topics": topics, "log_bytes": core.store.log_bytes() })
+}
+
+async fn topics(State(core): Core) -> Json<Value> {
+    Json(topics_json(&core))
+}
+
+async fn group(State(core): Core, Path(group): Path<String>) -> Result<Json<Value>, ApiError> {
+    let offsets = core.store.offsets.of_group(&group);
+    let subs = core.subscriptions(Some(&group));
+    if offsets.is_empty() && subs.is_empty() {
+        return Err(not_found(format!("no consumer group {group}")));
+    }
+    let mut total_lag = 0;
+    let queues: Vec<Value> = offsets
+        .iter()
+        .map(|((topic, queue), committed)| {
+            let max = core.store.topics.get(topic).map(|t| t.queue_range(*queue).1).unwrap_or(0);
+            let lag = max.saturating_sub(*committed);
+            total_lag += lag;
+            json!({ "topic": topic, "queue": queue, "committed": committed, "max_offset": max, "lag": lag })
+        })
+        .collect();
+    let mut subscriptions = Vec::new();
+    for s in subs {
+        if let Some(st) = s.status().await {
+            subscriptions
+                .push(json!({ "topic": st.topic, "tag_expr": st.tag_expr, "members": st.members }));
+        }
+    }
+    let dead = core.dead_letters(&group).await?.len();
+    Ok(Json(json!({
+        "group": group,
+        "lag": total_lag,
+        "dead_letters": dead,
+        "queues": queues,
+        "subscriptions": subscriptions,
+    })))
+}
+
+async fn message_by_id(State(core): Core, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let parsed: MessageId = id.parse()?;
+    match core.store.find_by_id(&parsed).await? {
+        Some(m) => Ok(Json(m.to_json())),
+        None => Err(not_found(format!("no message {id}"))),
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    topic: Option<String>,
+    key: Option<String>,
+}
+
+async fn messages_by_key(
+    State(core): Core,
+    Query(q): Query<KeyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (Some(topic), Some(key)) = (q.topic, q.key) else {
+        return Err(ApiError(Error::Invalid(
+            "query parameters topic and key are required".into(),
+        )));
+    };
+    let found = core.store.find_by_key(&topic, &key).await?;
+    Ok(Json(Value::Array(
+        found.iter().map(|m| m.to_json()).collect(),
+    )))
+}
+
+async fn dead_letters(
+    State(core): Core,
+    Path(group): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let dead = core.dead_letters(&group).await?;
+    Ok(Json(Value::Array(
+        dead.iter().map(|m| m.to_json()).collect(),
+    )))
+}
+
+async fn resend(
+    State(core): Core,
+    Path((group, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let parsed: MessageId = id.parse()?;
+    let r = core.resend_dead_letter(&group, &parsed).await?;
+    Ok(Json(
+        json!({ "resent": true, "id": r.id, "group": group, "queue": r.queue, "offset": r.queue_offset }),
+    ))
+}

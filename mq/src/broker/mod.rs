@@ -1,0 +1,192 @@
+//! The broker's shared state and its life cycle: the store, the live
+//! subscriptions, sending (queue choice and validation), dead letter
+//! handling, and [`Broker::start`] which runs the TCP server, the admin API
+//! and the background tasks (offset flushing, retention) until shutdown.
+
+pub mod rebalance;
+mod start;
+pub mod subscription;
+pub mod tags;
+
+pub use start::{Broker, BrokerHandle};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BrokerConfig;
+use crate::error::{Error, ErrorCode, Result};
+use crate::message::{
+    Message, MessageId, RecordHeader, StoredMessage, body_too_large, now_ms, validate_topic,
+};
+use crate::protocol::{ConsumeFrom, SendReceipt};
+use crate::storage::Store;
+use crate::storage::index::{DLQ_PREFIX, RETRY_PREFIX};
+use subscription::{SubSettings, Subscription, SubscriptionHandle};
+
+/// State shared by every connection and background task.
+pub struct BrokerCore {
+    pub store: Arc<Store>,
+    pub config: BrokerConfig,
+    subs: Mutex<HashMap<(String, String), SubscriptionHandle>>,
+    next_id: AtomicU64,
+    next_sub: AtomicU32,
+    pub shutdown: CancellationToken,
+}
+
+impl BrokerCore {
+    /// A fresh id for a connection or member.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The subscription of `group` to `topic`, started on first use.
+    pub fn subscription(&self, group: &str, topic: &str, from: ConsumeFrom) -> SubscriptionHandle {
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        subs.entry((group.to_string(), topic.to_string()))
+            .or_insert_with(|| {
+                let id = self.next_sub.fetch_add(1, Ordering::Relaxed) + 1;
+                let settings = SubSettings {
+                    schedule: self.config.retry_schedule.clone(),
+                    visibility: self.config.visibility_timeout,
+                    from,
+                };
+                Subscription::spawn(
+                    id,
+                    self.store.clone(),
+                    group,
+                    topic,
+                    settings,
+                    self.shutdown.clone(),
+                )
+            })
+            .clone()
+    }
+
+    /// Live subscriptions, optionally of one group.
+    pub fn subscriptions(&self, group: Option<&str>) -> Vec<SubscriptionHandle> {
+        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = subs
+            .values()
+            .filter(|s| group.is_none_or(|g| s.group == g))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (&a.group, &a.topic).cmp(&(&b.group, &b.topic)));
+        v
+    }
+
+    /// Stores messages of one topic durably; answers where each landed.
+    pub async fn send(&self, messages: Vec<Message>) -> Result<Vec<SendReceipt>> {
+        let Some(first) = messages.first() else {
+            return Ok(Vec::new());
+        };
+        let topic_name = first.topic.clone();
+        for m in &messages {
+            if m.body.len() > crate::message::MAX_BODY_BYTES {
+                return Err(Error::Refused {
+                    code: ErrorCode::BodyTooLarge,
+                    message: body_too_large(m.body.len()),
+                });
+            }
+            validate_topic(&m.topic)?;
+            if m.topic != topic_name {
+                return Err(Error::Invalid(
+                    "a batch holds messages of one topic only".into(),
+                ));
+            }
+        }
+        let topic = self.store.topic(&topic_name);
+        let n = topic.queue_count();
+        let queues: Vec<u32> = messages
+            .iter()
+            .map(|m| match &m.sharding_key {
+                Some(k) => crc32c::crc32c(k.as_bytes()) % n,
+                None => topic.next_queue.fetch_add(1, Ordering::Relaxed) % n,
+            })
+            .collect();
+        let items = messages
+            .iter()
+            .zip(&queues)
+            .map(|(m, &queue)| {
+                let header = RecordHeader {
+                    queue,
+                    attempt: 1,
+                    origin_offset: None,
+                    deliver_at_ms: m.deliver_at_ms.unwrap_or(0),
+                };
+                self.store.prepare(&topic, header, m)
+            })
+            .collect();
+        let appended = self.store.append(items).await?;
+        metrics::counter!("mq_sends_total").increment(appended.len() as u64);
+        Ok(appended
+            .iter()
+            .zip(queues)
+            .map(|(a, queue)| SendReceipt {
+                id: self.store.message_id(a.log_offset).to_string(),
+                queue,
+                queue_offset: a.queue_offset,
+            })
+            .collect())
+    }
+
+    /// Messages in `group`'s dead letter queue, oldest first.
+    pub async fn dead_letters(&self, group: &str) -> Result<Vec<StoredMessage>> {
+        let Some(dlq) = self.store.topics.get(&format!("{DLQ_PREFIX}{group}")) else {
+            return Ok(Vec::new());
+        };
+        let (min, max) = dlq.queue_range(0);
+        let offsets: Vec<u64> = (min..max)
+            .filter_map(|o| dlq.entry(0, o))
+            .map(|e| e.log_offset)
+            .collect();
+        let raw = self.store.read_raw(offsets.clone()).await?;
+        raw.iter()
+            .zip(offsets)
+            .map(|(r, o)| crate::message::decode_record(r, self.store.instance, o))
+            .collect()
+    }
+
+    /// Sends a dead letter back to its group (at once, through the retry
+    /// topic, so only that group sees it again). Returns the copy's receipt.
+    pub async fn resend_dead_letter(&self, group: &str, id: &MessageId) -> Result<SendReceipt> {
+        let dead = self.dead_letters(group).await?;
+        let m = dead
+            .into_iter()
+            .rev()
+            .find(|m| m.id == *id)
+            .ok_or_else(|| Error::Refused {
+                code: ErrorCode::NotFound,
+                message: format!("no dead letter {id} in group {group}"),
+            })?;
+        let retry = self
+            .store
+            .topic(&format!("{RETRY_PREFIX}{group}%{}", m.topic));
+        let header = RecordHeader {
+            // The last retry queue is kept for immediate resends.
+            queue: retry.queue_count() - 1,
+            attempt: m.attempt + 1,
+            origin_offset: Some(m.id.offset),
+            deliver_at_ms: now_ms(),
+        };
+        let message = Message {
+            topic: m.topic,
+            tag: m.tag,
+            keys: m.keys,
+            body: m.body,
+            properties: m.properties,
+            sharding_key: m.sharding_key,
+            deliver_at_ms: None,
+            born_at_ms: m.born_at_ms,
+        };
+        let item = self.store.prepare(&retry, header, &message);
+        let a = self.store.append(vec![item]).await?;
+        Ok(SendReceipt {
+            id: id.to_string(),
+            queue: header.queue,
+            queue_offset: a[0].queue_offset,
+        })
+    }
+}

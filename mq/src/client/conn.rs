@@ -1,0 +1,227 @@
+//! A client's connection to the broker: one TCP connection shared by every
+//! request (pipelined by request id), reconnected on the next request after
+//! it broke. Requests in flight when it breaks fail with
+//! [`Error::NotAcknowledged`]: the caller learns the send may not be stored.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::protocol::{DEFAULT_MAX_FRAME, Frame, FrameBody, FrameCodec, Inbound};
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<FrameBody>>>>>;
+
+/// One live TCP connection with its reader and writer tasks.
+pub struct Link {
+    out: mpsc::UnboundedSender<Frame>,
+    pending: Pending,
+    pub closed: CancellationToken,
+    next_id: AtomicU64,
+}
+
+impl Link {
+    /// Connects; pushed frames (deliveries) go to `push`.
+    pub async fn connect(
+        addr: &str,
+        timeout: Duration,
+        push: Option<mpsc::UnboundedSender<Frame>>,
+    ) -> Result<Arc<Link>> {
+        let unreachable = |reason: String| Error::Unreachable {
+            addr: addr.to_string(),
+            reason,
+        };
+        let socket = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| unreachable(format!("connect timed out after {timeout:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = socket.set_nodelay(true);
+        let (read, write) = socket.into_split();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Frame>();
+        let pending: Pending = Arc::default();
+        let closed = CancellationToken::new();
+        let link = Arc::new(Link {
+            out,
+            pending: pending.clone(),
+            closed: closed.clone(),
+            next_id: AtomicU64::new(1),
+        });
+
+        let writer_closed = closed.clone();
+        tokio::spawn(async move {
+            let mut sink = FramedWrite::new(write, FrameCodec::new(DEFAULT_MAX_FRAME));
+            loop {
+                let frame = tokio::select! {
+                    f = out_rx.recv() => f,
+                    _ = writer_closed.cancelled() => None,
+                };
+                let Some(frame) = frame else { break };
+                let mut ok = sink.feed(frame).await.is_ok();
+                while let (true, Ok(f)) = (ok, out_rx.try_recv()) {
+                    ok = sink.feed(f).await.is_ok();
+                }
+                if !ok || sink.flush().await.is_err() {
+                    writer_closed.cancel();
+                    break;
+                }
+            }
+        });
+
+        tokio::spawn(async move {
+            let mut frames = FramedRead::new(read, FrameCodec::new(DEFAULT_MAX_FRAME));
+            loop {
+                let next = tokio::select! {
+                    n = frames.next() => n,
+                    _ = closed.cancelled() => None,
+                };
+                match next {
+                    Some(Ok(Inbound::Frame(frame))) => route(frame, &pending, push.as_ref()),
+                    Some(Ok(Inbound::Malformed { request_id, reason })) => {
+                        let waiter = pending
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&request_id);
+                        if let Some(w) = waiter {
+                            let _ = w.send(Err(Error::Malformed(reason)));
+                        }
+                    }
+                    Some(Err(_)) | None => break,
+                }
+            }
+            closed.cancel();
+            let waiters: Vec<_> = pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain()
+                .collect();
+            for (_, w) in waiters {
+                let _ = w.send(Err(Error::NotAcknowledged));
+            }
+        });
+        Ok(link)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Sends a request and returns a receiver for its answer (request
+    /// pipelining: the frame is queued before this returns).
+    pub fn start(&self, body: FrameBody) -> Result<oneshot::Receiver<Result<FrameBody>>> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        if self.is_closed()
+            || self
+                .out
+                .send(Frame {
+                    request_id: id,
+                    body,
+                })
+                .is_err()
+        {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            return Err(Error::NotAcknowledged);
+        }
+        Ok(rx)
+    }
+
+    /// Sends a frame that gets no answer (acks, one-way sends).
+    pub fn send_without_reply(&self, body: FrameBody) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::NotAcknowledged);
+        }
+        self.out
+            .send(Frame {
+                request_id: 0,
+                body,
+            })
+            .map_err(|_| Error::NotAcknowledged)
+    }
+
+    pub async fn request(&self, body: FrameBody) -> Result<FrameBody> {
+        await_answer(self.start(body)?).await
+    }
+
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+}
+
+/// Waits for an answer, turning error frames into [`Error::Refused`].
+pub async fn await_answer(rx: oneshot::Receiver<Result<FrameBody>>) -> Result<FrameBody> {
+    match rx.await.map_err(|_| Error::NotAcknowledged)?? {
+        FrameBody::Error { code, message } => Err(Error::Refused { code, message }),
+        body => Ok(body),
+    }
+}
+
+fn route(frame: Frame, pending: &Pending, push: Option<&mpsc::UnboundedSender<Frame>>) {
+    if frame.request_id == 0 {
+        match (&frame.body, push) {
+            (FrameBody::Error { code, message }, _) => {
+                tracing::warn!(%code, message, "broker error")
+            }
+            (_, Some(push)) => {
+                let _ = push.send(frame);
+            }
+            _ => {}
+        }
+        return;
+    }
+    let waiter = pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&frame.request_id);
+    if let Some(w) = waiter {
+        let _ = w.send(Ok(frame.body));
+    }
+}
+
+/// A reconnecting connection: a new link is made on the first request after
+/// the previous one broke.
+pub struct Connection {
+    pub addr: String,
+    pub connect_timeout: Duration,
+    link: tokio::sync::Mutex<Option<Arc<Link>>>,
+}
+
+impl Connection {
+    pub fn new(addr: &str, connect_timeout: Duration) -> Connection {
+        Connection {
+            addr: addr.to_string(),
+            connect_timeout,
+            link: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The live link, reconnecting if needed.
+    pub async fn link(&self) -> Result<Arc<Link>> {
+        let mut slot = self.link.lock().await;
+        if let Some(l) = slot.as_ref().filter(|l| !l.is_closed()) {
+            return Ok(l.clone());
+        }
+        let l = Link::connect(&self.addr, self.connect_timeout, None).await?;
+        *slot = Some(l.clone());
+        Ok(l)
+    }
+
+    pub async fn close(&self) {
+        if let Some(l) = self.link.lock().await.take() {
+            l.close();
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Frame kinds and their bodies, with encoding and (never panicking) decoding.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::message::{Message, decode_message, encode_message};
+use crate::wire::{WireReader, WireWrite};
+
+/// Frame kind numbers. Client requests are below 0x80, broker frames above.
+pub mod kind {
+    pub const HELLO: u8 = 0x01;
+    pub const PING: u8 = 0x02;
+    pub const SEND: u8 = 0x10;
+    pub const SEND_BATCH: u8 = 0x11;
+    pub const SUBSCRIBE: u8 = 0x20;
+    pub const UNSUBSCRIBE: u8 = 0x21;
+    pub const ACK: u8 = 0x22;
+    pub const LATER: u8 = 0x23;
+    pub const RELEASE: u8 = 0x24;
+    pub const LOOKUP_ID: u8 = 0x30;
+    pub const LOOKUP_KEY: u8 = 0x31;
+    // 0x40-0x4F reserved for transactions (issue 5): end-transaction,
+    // check-back answer.
+    pub const DONE: u8 = 0x81;
+    pub const PONG: u8 = 0x82;
+    pub const SEND_OK: u8 = 0x90;
+    pub const SEND_BATCH_OK: u8 = 0x91;
+    pub const SUBSCRIBED: u8 = 0xA0;
+    pub const DELIVER: u8 = 0xA1;
+    pub const MESSAGES: u8 = 0xB0;
+    // 0xC0 reserved for the broker's transaction check-back push (issue 5).
+    pub const ERROR: u8 = 0xFF;
+}
+
+/// Where a new consumer group starts reading a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConsumeFrom {
+    /// From the oldest retained message.
+    #[default]
+    Earliest,
+    /// Only messages stored after the group first subscribed.
+    Latest,
+}
+
+/// Where the broker stored a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    pub id: String,
+    pub queue: u32,
+    pub queue_offset: u64,
+}
+
+/// A decoded frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub request_id: u64,
+    pub body: FrameBody,
+}
+
+/// The body of each frame kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FrameBody {
+    /// Names the client (for logs and, with issue 5, its producer group).
+    Hello {
+        client_id: String,
+        producer_group: String,
+    },
+    Ping,
+    /// Store one message; `oneway` asks for no reply.
+    Send {
+        oneway: bool,
+        message: Message,
+    },
+    /// Store several messages of one topic, acknowledged together.
+    SendBatch {
+        messages: Vec<Message>,
+    },
+    /// Join `group` as a consumer of `topic`; `max_inflight` bounds the
+    /// deliveries pushed but not yet answered.
+    Subscribe {
+        group: String,
+        topic: String,
+        tag_expr: String,
+        max_inflight: u32,
+        from: ConsumeFrom,
+    },
+    Unsubscribe {
+        subscription: u32,
+    },
+    /// Delivery handled: request id 0, no reply.
+    Ack {
+        subscription: u32,
+        queue: u32,
+        queue_offset: u64,
+    },
+    /// Delivery to be retried later (schedule of the broker): no reply.
+    Later {
+        subscription: u32,
+        queue: u32,
+        queue_offset: u64,
+    },
+    /// Delivery handed back untouched (consumer stopping): redelivered at
+    /// once, the attempt not counted. No reply.
+    Release {
+        subscription: u32,
+        queue: u32,
+        queue_offset: u64,
+    },
+    LookupId {
+        id: String,
+    },
+    LookupKey {
+        topic: String,
+        key: String,
+    },
+
+    Done,
+    Pong,
+    SendOk(SendReceipt),
+    SendBatchOk(Vec<SendReceipt>),
+    Subscribed {
+        subscription: u32,
+    },
+    /// A message pushed to a consumer: the raw record payload plus where it
+    /// lives, decoded by the client with [`crate::message::decode_record`].
+    Deliver {
+        subscription: u32,
+        queue: u32,
+        queue_offset: u64,
+        instance: u64,
+        log_offset: u64,
+        record: Bytes,
+    },
+    /// Look-up answers: raw records as in `Deliver`.
+    Messages(Vec<(u64, u64, Bytes)>),
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl FrameBody {
+    pub fn kind(&self) -> u8 {
+        use FrameBody::*;
+        match self {
+            Hello { .. } => kind::HELLO,
+            Ping => kind::PING,
+            Send { .. } => kind::SEND,
+            SendBatch { .. } => kind::SEND_BATCH,
+            Subscribe { .. } => kind::SUBSCRIBE,
+            Unsubscribe { .. } => kind::UNSUBSCRIBE,
+            Ack { .. } => kind::ACK,
+            Later { .. } => kind::LATER,
+            Release { .. } => kind::RELEASE,
+            LookupId { .. } => kind::LOOKUP_ID,
+            LookupKey { .. } => kind::LOOKUP_KEY,
+            Done => kind::DONE,
+            Pong => kind::PONG,
+            SendOk(_) => kind::SEND_OK,
+            SendBatchOk(_) => kind::SEND_BATCH_OK,
+            Subscribed { .. } => kind::SUBSCRIBED,
+            Deliver { .. } => kind::DELIVER,
+            Messages(_) => kind::MESSAGES,
+            Error { .. } => kind::ERROR,
+        }
+    }
+
+    /// Appends the body bytes.
+    pub fn encode(&self, out: &mut BytesMut) {
+        use FrameBody::*;
+        match self {
+            Hello {
+                client_id,
+                producer_group,
+            } => {
+                out.put_str16(client_id);
+                out.put_str16(producer_group);
+            }
+            Ping | Done | Pong => {}
+            Send { oneway, message } => {
+                out.put_u8(*oneway as u8);
+                encode_message(message, out);
+            }
+            SendBatch { messages } => {
+                out.put_u32(messages.len() as u32);
+                for m in messages {
+                    encode_message(m, out);
+                }
+            }
+            Subscribe {
+                group,
+                topic,
+                tag_expr,
+                max_inflight,
+                from,
+            } => {
+                out.put_str16(group);
+                out.put_str16(topic);
+                out.put_str16(tag_expr);
+                out.put_u32(*max_inflight);
+                out.put_u8(matches!(from, ConsumeFrom::Latest) as u8);
+            }
+            Unsubscribe { subscription } => out.put_u32(*subscription),
+            Ack {
+                subscription,
+                queue,
+                queue_offset,
+            }
+            | Later {
+                subscription,
+                queue,
+                queue_offset,
+            }
+            | Release {
+                subscription,
+                queue,
+                queue_offset,
+            } => {
+                out.put_u32(*subscription);
+                out.put_u32(*queue);
+                out.put_u64(*queue_offset);
+            }
+            LookupId { id } => out.put_str16(id),
+            LookupKey { topic, key } => {
+                out.put_str16(topic);
+                out.put_str16(key);
+            }
+            SendOk(r) => put_receipt(out, r),
+            SendBatchOk(rs) => {
+                out.put_u32(rs.len() as u32);
+                rs.iter().for_each(|r| put_receipt(out, r));
+            }
+            Subscribed { subscription } => out.put_u32(*subscription),
+            Deliver {
+                subscription,
+                queue,
+                queue_offset,
+                instance,
+                log_offset,
+                record,
+            } => {
+                out.put_u32(*subscription);
+                out.put_u32(*queue);
+                out.put_u64(*queue_offset);
+                out.put_u64(*instance);
+                out.put_u64(*log_offset);
+                out.put_bytes32(record);
+            }
+            Messages(items) => {
+                out.put_u32(items.len() as u32);
+                for (instance, log_offset, record) in items {
+                    out.put_u64(*instance);
+                    out.put_u64(*log_offset);
+                    out.put_bytes32(record);
+                }
+            }
+            Error { code, message } => {
+                out.put_u16(code.as_u16());
+                out.put_str16(message);
+            }
+        }
+    }
+
+    /// Decodes a body of the given kind; `whole` is the body buffer.
+    pub fn decode(kind_byte: u8, whole: &Bytes) -> Result<FrameBody> {
+        use FrameBody::*;
+        let r = &mut WireReader::new(whole);
+        let body = match kind_byte {
+            kind::HELLO => Hello {
+                client_id: r.str16()?,
+                producer_group: r.str16()?,
+            },
+            kind::PING => Ping,
+            kind::DONE => Done,
+            kind::PONG => Pong,
+            kind::SEND => {
+                let oneway = r.u8()? != 0;
+                Send {
+                    oneway,
+                    message: decode_message(r, whole)?,
+                }
+            }
+            kind::SEND_BATCH => {
+                let n = r.u32()? as usize;
+                check_count(n, r.remaining(), 20)?;
+                let messages = (0..n)
+                    .map(|_| decode_message(r, whole))
+                    .collect::<Result<_>>()?;
+                SendBatch { messages }
+            }
+            kind::SUBSCRIBE => Subscribe {
+                group: r.str16()?,
+                topic: r.str16()?,
+                tag_expr: r.str16()?,
+                max_inflight: r.u32()?,
+                from: if r.u8()? == 1 {
+                    ConsumeFrom::Latest
+                } else {
+                    ConsumeFrom::Earliest
+                },
+            },
+            kind::UNSUBSCRIBE => Unsubscribe {
+                subscription: r.u32()?,
+            },
+            kind::ACK => Ack {
+                subscription: r.u32()?,
+                queue: r.u32()?,
+                queue_offset: r.u64()?,
+            },
+            kind::LATER => Later {
+                subscription: r.u32()?,
+                queue: r.u32()?,
+                queue_offset: r.u64()?,
+            },
+            kind::RELEASE => Release {
+                subscription: r.u32()?,
+                queue: r.u32()?,
+                queue_offset: r.u64()?,
+            },
+            kind::LOOKUP_ID => LookupId { id: r.str16()? },
+            kind::LOOKUP_KEY => LookupKey {
+                topic: r.str16()?,
+                key: r.str16()?,
+            },
+            kind::SEND_OK => SendOk(get_receipt(r)?),
+            kind::SEND_BATCH_OK => {
+                let n = r.u32()? as usize;
+                check_count(n, r.remaining(), 14)?;
+                SendBatchOk((0..n).map(|_| get_receipt(r)).collect::<Result<_>>()?)
+            }
+            kind::SUBSCRIBED => Subscribed {
+                subscription: r.u32()?,
+            },
+            kind::DELIVER => Deliver {
+                subscription: r.u32()?,
+                queue: r.u32()?,
+                queue_offset: r.u64()?,
+                instance: r.u64()?,
+                log_offset: r.u64()?,
+                record: whole.slice_ref(r.bytes32()?),
+            },
+            kind::MESSAGES => {
+                let n = r.u32()? as usize;
+                check_count(n, r.remaining(), 20)?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let instance = r.u64()?;
+                    let offset = r.u64()?;
+                    items.push((instance, offset, whole.slice_ref(r.bytes32()?)));
+                }
+                Messages(items)
+            }
+            kind::ERROR => Error {
+                code: ErrorCode::from_u16(r.u16()?),
+                message: r.str16()?,
+            },
+            other => {
+                return Err(crate::Error::Malformed(format!(
+                    "unknown frame kind 0x{other:02X}"
+                )));
+            }
+        };
+        r.finish()?;
+        Ok(body)
+    }
+}
+
+fn check_count(n: usize, remaining: usize, min_each: usize) -> Result<()> {
+    if n.saturating_mul(min_each) > remaining {
+        return Err(Error::Malformed(format!(
+            "count {n} does not fit the frame"
+        )));
+    }
+    Ok(())
+}
+
+fn put_receipt(out: &mut BytesMut, r: &SendReceipt) {
+    out.put_str16(&r.id);
+    out.put_u32(r.queue);
+    out.put_u64(r.queue_offset);
+}
+
+fn get_receipt(r: &mut WireReader<'_>) -> Result<SendReceipt> {
+    Ok(SendReceipt {
+        id: r.str16()?,
+        queue: r.u32()?,
+        queue_offset: r.u64()?,
+    })
+}

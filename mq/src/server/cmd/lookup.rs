@@ -1,0 +1,57 @@
+//! `LookupId` and `LookupKey`: messages by id or by (topic, key), answered
+//! as raw records in a `Messages` frame.
+
+use crate::message::MessageId;
+use crate::protocol::{Frame, FrameBody};
+use crate::server::connection::ConnState;
+
+pub fn by_id(state: &ConnState, request_id: u64, id: String) {
+    let (core, out) = (state.core.clone(), state.out.clone());
+    tokio::spawn(async move {
+        let result = async {
+            let id: MessageId = id.parse()?;
+            let raw = core.store.find_raw_by_id(&id).await?;
+            Ok((
+                raw.iter().map(|_| id.offset).collect(),
+                raw.into_iter().collect(),
+            ))
+        }
+        .await;
+        reply(&out, request_id, core.store.instance, result);
+    });
+}
+
+pub fn by_key(state: &ConnState, request_id: u64, topic: String, key: String) {
+    let (core, out) = (state.core.clone(), state.out.clone());
+    tokio::spawn(async move {
+        let offsets = core.store.keys.find(&topic, &key);
+        let result = core
+            .store
+            .read_raw(offsets.clone())
+            .await
+            .map(|raw| (offsets, raw));
+        reply(&out, request_id, core.store.instance, result);
+    });
+}
+
+fn reply(
+    out: &tokio::sync::mpsc::UnboundedSender<Frame>,
+    request_id: u64,
+    instance: u64,
+    result: crate::Result<(Vec<u64>, Vec<bytes::Bytes>)>,
+) {
+    let body = match result {
+        Ok((offsets, raw)) => FrameBody::Messages(
+            offsets
+                .into_iter()
+                .zip(raw)
+                .map(|(o, r)| (instance, o, r))
+                .collect(),
+        ),
+        Err(e) => FrameBody::Error {
+            code: e.code(),
+            message: e.to_string(),
+        },
+    };
+    let _ = out.send(Frame { request_id, body });
+}

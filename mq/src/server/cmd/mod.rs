@@ -1,0 +1,79 @@
+//! One module per command; [`handle`] routes a decoded frame to it.
+//! Commands that touch the disk run on their own task so that one
+//! connection can have many requests in flight.
+
+mod ack;
+mod lookup;
+mod send;
+mod subscribe;
+
+use super::connection::ConnState;
+use crate::broker::subscription::SubEvent;
+use crate::error::Error;
+use crate::protocol::{Frame, FrameBody};
+
+pub fn handle(state: &mut ConnState, frame: Frame) {
+    let id = frame.request_id;
+    match frame.body {
+        FrameBody::Ping => state.reply(id, FrameBody::Pong),
+        FrameBody::Hello { client_id, .. } => {
+            tracing::debug!(peer = %state.peer, client_id, "hello");
+            state.reply(id, FrameBody::Done);
+        }
+        FrameBody::Send { oneway, message } => send::send(state, id, oneway, message),
+        FrameBody::SendBatch { messages } => send::send_batch(state, id, messages),
+        FrameBody::Subscribe {
+            group,
+            topic,
+            tag_expr,
+            max_inflight,
+            from,
+        } => subscribe::subscribe(state, id, &group, &topic, &tag_expr, max_inflight, from),
+        FrameBody::Unsubscribe { subscription } => subscribe::unsubscribe(state, id, subscription),
+        FrameBody::Ack {
+            subscription,
+            queue,
+            queue_offset,
+        } => ack::answer(
+            state,
+            subscription,
+            SubEvent::Ack {
+                queue,
+                offset: queue_offset,
+            },
+        ),
+        FrameBody::Later {
+            subscription,
+            queue,
+            queue_offset,
+        } => ack::answer(
+            state,
+            subscription,
+            SubEvent::Later {
+                queue,
+                offset: queue_offset,
+            },
+        ),
+        FrameBody::Release {
+            subscription,
+            queue,
+            queue_offset,
+        } => ack::answer(
+            state,
+            subscription,
+            SubEvent::Release {
+                queue,
+                offset: queue_offset,
+            },
+        ),
+        FrameBody::LookupId { id: msg_id } => lookup::by_id(state, id, msg_id),
+        FrameBody::LookupKey { topic, key } => lookup::by_key(state, id, topic, key),
+        other => state.reply_error(
+            id,
+            &Error::Invalid(format!(
+                "frame kind 0x{:02X} is not a request",
+                other.kind()
+            )),
+        ),
+    }
+}

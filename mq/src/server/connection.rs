@@ -1,0 +1,127 @@
+//! One client connection: a reader loop that decodes frames and hands each
+//! to its command module, and a writer task that sends replies and pushed
+//! deliveries in order of readiness (requests pipeline: a slow send does not
+//! hold up a ping behind it). Malformed frames are answered with an error
+//! frame; an oversized frame is answered and the connection closed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use super::cmd;
+use crate::broker::BrokerCore;
+use crate::broker::subscription::{SubEvent, SubscriptionHandle};
+use crate::error::{Error, ErrorCode};
+use crate::protocol::{Frame, FrameBody, FrameCodec, Inbound};
+
+/// What a connection keeps between frames.
+pub struct ConnState {
+    pub core: Arc<BrokerCore>,
+    pub peer: SocketAddr,
+    pub out: mpsc::UnboundedSender<Frame>,
+    /// Subscriptions joined on this connection, with the member id used.
+    pub joined: Vec<(SubscriptionHandle, u64)>,
+}
+
+impl ConnState {
+    pub fn reply(&self, request_id: u64, body: FrameBody) {
+        let _ = self.out.send(Frame { request_id, body });
+    }
+
+    pub fn reply_error(&self, request_id: u64, e: &Error) {
+        let message = match e {
+            Error::Refused { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        self.reply(
+            request_id,
+            FrameBody::Error {
+                code: e.code(),
+                message,
+            },
+        );
+    }
+}
+
+pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
+    let (read, write) = socket.into_split();
+    let codec = FrameCodec::new(core.config.max_frame);
+    let mut reader = FramedRead::new(read, codec.clone());
+    let (out, mut out_rx) = mpsc::unbounded_channel::<Frame>();
+    let writer = tokio::spawn(async move {
+        let mut sink = FramedWrite::new(write, codec);
+        while let Some(frame) = out_rx.recv().await {
+            if sink.feed(frame).await.is_err() {
+                return;
+            }
+            while let Ok(frame) = out_rx.try_recv() {
+                if sink.feed(frame).await.is_err() {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut state = ConnState {
+        core: core.clone(),
+        peer,
+        out,
+        joined: Vec::new(),
+    };
+    tracing::debug!(%peer, "connection opened");
+    loop {
+        let next = tokio::select! {
+            n = reader.next() => n,
+            _ = core.shutdown.cancelled() => break,
+        };
+        match next {
+            None => break,
+            Some(Ok(Inbound::Frame(frame))) => cmd::handle(&mut state, frame),
+            Some(Ok(Inbound::Malformed { request_id, reason })) => {
+                tracing::debug!(%peer, reason, "malformed frame");
+                state.reply(
+                    request_id,
+                    FrameBody::Error {
+                        code: ErrorCode::Malformed,
+                        message: reason,
+                    },
+                );
+            }
+            Some(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "connection broken");
+                if !matches!(e, Error::Io(_)) {
+                    state.reply_error(0, &e);
+                }
+                break;
+            }
+        }
+    }
+    for (sub, member) in state.joined.drain(..) {
+        sub.send(SubEvent::Leave(member));
+    }
+    drop(state);
+    // The writer ends once every pending reply has been written.
+    let _ = writer.await;
+    tracing::debug!(%peer, "connection closed");
+}
+
+/// Answers a connection over the limit with an error frame and closes it.
+pub async fn refuse(socket: TcpStream) {
+    let mut sink = FramedWrite::new(socket, FrameCodec::new(usize::MAX));
+    let body = FrameBody::Error {
+        code: ErrorCode::TooManyConnections,
+        message: "connection limit reached".into(),
+    };
+    let _ = sink
+        .send(Frame {
+            request_id: 0,
+            body,
+        })
+        .await;
+}

@@ -1,0 +1,214 @@
+//! The storage engine: an append-only commit log of fixed-capacity segments
+//! (`log`, `segment`), in-memory queue and key indexes rebuilt from it on
+//! start (`index`, `recovery`), committed consumer offsets (`offsets`) and
+//! retention by age.
+
+pub mod index;
+pub mod log;
+pub mod offsets;
+pub mod recovery;
+pub mod segment;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::message::{
+    Message, MessageId, RecordHeader, StoredMessage, decode_record, encode_record, now_ms,
+};
+use index::{DLQ_PREFIX, KeyIndex, RETRY_PREFIX, Topic, TopicTable, tag_hash};
+pub use log::{AppendItem, Appended, FlushMode};
+use log::{LogWriter, Segments};
+use offsets::ConsumerOffsets;
+
+/// Storage settings.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub dir: PathBuf,
+    /// Capacity of one segment file in bytes.
+    pub segment_size: u64,
+    pub flush: FlushMode,
+    /// Segments whose newest record is older than this are deleted.
+    pub retention: Duration,
+    /// Queues of a newly created topic.
+    pub default_queues: u32,
+    /// Queues of a retry topic: one per step of the retry schedule.
+    pub retry_levels: u32,
+}
+
+/// The open store.
+pub struct Store {
+    pub instance: u64,
+    pub topics: Arc<TopicTable>,
+    pub keys: Arc<KeyIndex>,
+    pub offsets: Arc<ConsumerOffsets>,
+    segments: Arc<Segments>,
+    writer: LogWriter,
+    config: StoreConfig,
+}
+
+impl Store {
+    /// Opens (recovering) or creates the store in `config.dir`.
+    pub fn open(config: StoreConfig) -> Result<Store> {
+        std::fs::create_dir_all(&config.dir)?;
+        let cfg = config.clone();
+        let rec = recovery::recover(&config.dir, &move |t| queues_for(&cfg, t))?;
+        tracing::info!(
+            dir = %config.dir.display(),
+            records = rec.records,
+            segments = rec.segments.len(),
+            truncated_bytes = rec.truncated_bytes,
+            "store recovered"
+        );
+        let segments = Arc::new(Segments::new(
+            config.dir.join("log"),
+            config.segment_size,
+            rec.segments,
+        ));
+        let keys = Arc::new(rec.keys);
+        let writer = LogWriter::start(segments.clone(), keys.clone(), config.flush);
+        Ok(Store {
+            instance: rec.instance,
+            topics: Arc::new(rec.topics),
+            keys,
+            offsets: Arc::new(ConsumerOffsets::load(&config.dir)?),
+            segments,
+            writer,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The topic, created on first use.
+    pub fn topic(&self, name: &str) -> Arc<Topic> {
+        self.topics
+            .get_or_create(name, queues_for(&self.config, name))
+    }
+
+    /// Encodes a message into an append item for `store_topic`'s `queue`.
+    pub fn prepare(
+        &self,
+        store_topic: &Arc<Topic>,
+        header: RecordHeader,
+        m: &Message,
+    ) -> AppendItem {
+        let original = store_topic.name == m.topic;
+        AppendItem {
+            topic: store_topic.clone(),
+            queue: header.queue,
+            record: encode_record(&header, &store_topic.name, m),
+            tag_hash: tag_hash(&m.tag),
+            deliver_at_ms: header.deliver_at_ms,
+            keys: if original { m.keys.clone() } else { Vec::new() },
+        }
+    }
+
+    /// Appends records durably (group commit); see [`log`].
+    pub async fn append(&self, items: Vec<AppendItem>) -> Result<Vec<Appended>> {
+        self.writer.append(items).await
+    }
+
+    pub fn message_id(&self, log_offset: u64) -> MessageId {
+        MessageId {
+            instance: self.instance,
+            offset: log_offset,
+        }
+    }
+
+    /// Reads raw record payloads (blocking file reads, off the runtime).
+    pub async fn read_raw(&self, log_offsets: Vec<u64>) -> Result<Vec<bytes::Bytes>> {
+        let segments = self.segments.clone();
+        tokio::task::spawn_blocking(move || log_offsets.iter().map(|&o| segments.read(o)).collect())
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+    }
+
+    pub async fn read(&self, log_offset: u64) -> Result<StoredMessage> {
+        let raw = self.read_raw(vec![log_offset]).await?;
+        decode_record(&raw[0], self.instance, log_offset)
+    }
+
+    /// The raw record of the message with this id, if still stored.
+    pub async fn find_raw_by_id(&self, id: &MessageId) -> Result<Option<bytes::Bytes>> {
+        if id.instance != self.instance || id.offset < self.segments.first_offset() {
+            return Ok(None);
+        }
+        match self.read_raw(vec![id.offset]).await {
+            Ok(mut raw) => Ok(raw.pop()),
+            // An id that does not point at a record start fails its checksum.
+            Err(Error::Invalid(_) | Error::Malformed(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The message with this id, if still stored.
+    pub async fn find_by_id(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
+        match self.find_raw_by_id(id).await? {
+            Some(raw) => decode_record(&raw, self.instance, id.offset).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Messages of `topic` carrying `key`, oldest first.
+    pub async fn find_by_key(&self, topic: &str, key: &str) -> Result<Vec<StoredMessage>> {
+        let offsets = self.keys.find(topic, key);
+        let raw = self.read_raw(offsets.clone()).await?;
+        raw.iter()
+            .zip(offsets)
+            .map(|(r, o)| decode_record(r, self.instance, o))
+            .collect()
+    }
+
+    /// Deletes whole segments (never the active one) whose newest record is
+    /// older than the retention; returns how many were deleted.
+    pub fn apply_retention(&self) -> Result<usize> {
+        let cutoff = now_ms().saturating_sub(self.config.retention.as_millis() as u64);
+        let all = self.segments.all();
+        let mut removed = 0;
+        for seg in all.iter().take(all.len().saturating_sub(1)) {
+            if seg.newest_ms() >= cutoff {
+                break;
+            }
+            let next_base = self
+                .segments
+                .all()
+                .get(1)
+                .map(|s| s.base)
+                .unwrap_or(u64::MAX);
+            self.topics.trim_below(next_base);
+            self.keys.trim_below(next_base);
+            self.segments.remove(seg.base);
+            std::fs::remove_file(&seg.path)?;
+            removed += 1;
+            tracing::info!(segment = %seg.path.display(), "retention deleted segment");
+        }
+        if removed > 0 {
+            segment::sync_dir(&self.segments.dir)?;
+        }
+        Ok(removed)
+    }
+
+    pub fn flush_offsets(&self) -> Result<()> {
+        self.offsets.flush()
+    }
+
+    /// Total bytes in the log (for the admin API).
+    pub fn log_bytes(&self) -> u64 {
+        self.segments.all().iter().map(|s| s.len()).sum()
+    }
+}
+
+/// Queue count for a topic by its kind.
+fn queues_for(config: &StoreConfig, topic: &str) -> u32 {
+    if topic.starts_with(RETRY_PREFIX) {
+        config.retry_levels.max(1)
+    } else if topic.starts_with(DLQ_PREFIX) {
+        1
+    } else {
+        config.default_queues.max(1)
+    }
+}

@@ -1,0 +1,243 @@
+//! Opening a data directory: checks its metadata, scans every segment,
+//! verifies each record's checksum, cuts off a torn or corrupt tail of the
+//! last segment, and rebuilds the queue and key indexes.
+//!
+//! Damage that is not a torn tail — a bad record followed by good ones, a bad
+//! record in an older segment, overlapping segments, queue offsets out of
+//! sequence, an unknown format — means the directory cannot be trusted: the
+//! broker refuses to start and says why, rather than guess.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::index::{IndexEntry, KeyIndex, QueueEntries, Topic, TopicTable, tag_hash};
+use super::segment::{RECORD_HEADER, Segment, sync_dir};
+use crate::error::{Error, Result};
+use crate::message::decode_record;
+
+const META_FILE: &str = "meta.json";
+const FORMAT: u64 = 1;
+/// Largest record payload the scan believes (a 4 MiB body plus headers).
+const MAX_RECORD: usize = 8 * 1024 * 1024;
+
+/// What recovery found.
+pub struct Recovered {
+    pub instance: u64,
+    pub segments: Vec<Segment>,
+    pub topics: TopicTable,
+    pub keys: KeyIndex,
+    pub records: u64,
+    /// Bytes cut off the tail of the last segment.
+    pub truncated_bytes: u64,
+}
+
+fn untrusted(msg: impl Into<String>) -> Error {
+    Error::UntrustedDataDir(msg.into())
+}
+
+/// Reads (or creates) `meta.json` and returns the store's instance id.
+fn open_meta(dir: &Path, log_dir: &Path) -> Result<u64> {
+    let path = dir.join(META_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| untrusted(format!("{} is not valid JSON: {e}", path.display())))?;
+            if v["format"].as_u64() != Some(FORMAT) {
+                return Err(untrusted(format!(
+                    "{} has format {} but this broker reads format {FORMAT}",
+                    path.display(),
+                    v["format"]
+                )));
+            }
+            v["instance"]
+                .as_str()
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+                .ok_or_else(|| untrusted(format!("{} has no valid instance id", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let has_segments = fs::read_dir(log_dir)?.next().is_some();
+            if has_segments {
+                return Err(untrusted(format!(
+                    "{} holds log segments but no {META_FILE}",
+                    dir.display()
+                )));
+            }
+            let instance: u64 = rand::random::<u64>() >> 1;
+            let meta =
+                serde_json::json!({ "format": FORMAT, "instance": format!("{instance:016X}") });
+            let tmp = dir.join("meta.json.tmp");
+            fs::write(&tmp, meta.to_string())?;
+            fs::File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &path)?;
+            sync_dir(dir)?;
+            Ok(instance)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Recovers the store in `dir`; `queues_for` gives the queue count of a topic.
+pub fn recover(dir: &Path, queues_for: &dyn Fn(&str) -> u32) -> Result<Recovered> {
+    let log_dir = dir.join("log");
+    fs::create_dir_all(&log_dir)?;
+    let instance = open_meta(dir, &log_dir)?;
+
+    let mut bases = Vec::new();
+    for entry in fs::read_dir(&log_dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        match Segment::parse_name(&name) {
+            Some(base) => bases.push(base),
+            None => {
+                return Err(untrusted(format!(
+                    "unexpected file {name:?} in {}",
+                    log_dir.display()
+                )));
+            }
+        }
+    }
+    bases.sort_unstable();
+
+    let mut state = IndexBuilder::default();
+    let mut segments = Vec::new();
+    let mut truncated_bytes = 0;
+    let mut prev_end = 0u64;
+    for (i, &base) in bases.iter().enumerate() {
+        let path = log_dir.join(Segment::file_name(base));
+        if base < prev_end {
+            return Err(untrusted(format!(
+                "segment {} overlaps the one before it",
+                path.display()
+            )));
+        }
+        let data = Bytes::from(fs::read(&path)?);
+        let last = i + 1 == bases.len();
+        let (good_len, newest) = scan_segment(&data, base, instance, &mut state)
+            .map_err(|e| untrusted(format!("{}: {e}", path.display())))?;
+        if good_len < data.len() as u64 {
+            let at = base + good_len;
+            if !last {
+                return Err(untrusted(format!(
+                    "corrupt record at log offset {at} in {} (not the last segment)",
+                    path.display()
+                )));
+            }
+            if let Some(p) = find_valid_record_after(&data, good_len as usize + 1) {
+                return Err(untrusted(format!(
+                    "corrupt record at log offset {at} in {} is followed by a valid record at {}: \
+                     this is damage, not a torn write",
+                    path.display(),
+                    base + p as u64
+                )));
+            }
+            tracing::warn!(segment = %path.display(), at, cut = data.len() as u64 - good_len,
+                "cutting off a torn or corrupt tail");
+            truncated_bytes += data.len() as u64 - good_len;
+            let f = fs::OpenOptions::new().write(true).open(&path)?;
+            f.set_len(good_len)?;
+            f.sync_all()?;
+        }
+        prev_end = base + good_len;
+        segments.push(Segment::open(path, base, good_len, newest)?);
+    }
+
+    let topics = TopicTable::default();
+    for (name, queues) in state.queues {
+        let mut topic = Topic::new(&name, queues_for(&name).max(queues.len() as u32));
+        for (i, q) in queues.into_iter().enumerate() {
+            topic.queues[i] = std::sync::RwLock::new(q);
+        }
+        topics.insert(topic);
+    }
+    Ok(Recovered {
+        instance,
+        segments,
+        topics,
+        keys: state.keys,
+        records: state.records,
+        truncated_bytes,
+    })
+}
+
+#[derive(Default)]
+struct IndexBuilder {
+    queues: HashMap<String, Vec<QueueEntries>>,
+    keys: KeyIndex,
+    records: u64,
+}
+
+/// Scans one segment; returns the length of its valid prefix and the newest
+/// store time. Errors only for damage that a cut cannot explain.
+fn scan_segment(
+    data: &Bytes,
+    base: u64,
+    instance: u64,
+    st: &mut IndexBuilder,
+) -> Result<(u64, u64)> {
+    let mut pos = 0usize;
+    let mut newest = 0;
+    while let Some(len) = record_at(data, pos) {
+        let payload = data.slice(pos + RECORD_HEADER..pos + RECORD_HEADER + len);
+        let log_offset = base + pos as u64;
+        let m = decode_record(&payload, instance, log_offset).map_err(|e| {
+            untrusted(format!(
+                "record at log offset {log_offset} has a valid checksum but {e}"
+            ))
+        })?;
+        let queues = st.queues.entry(m.store_topic.clone()).or_default();
+        if queues.len() <= m.queue as usize {
+            queues.resize_with(m.queue as usize + 1, QueueEntries::default);
+        }
+        let q = &mut queues[m.queue as usize];
+        if q.entries.is_empty() && q.base == 0 {
+            q.base = m.queue_offset;
+        }
+        if m.queue_offset != q.end() {
+            return Err(untrusted(format!(
+                "record at log offset {log_offset} has queue offset {} in {}#{}, expected {}",
+                m.queue_offset,
+                m.store_topic,
+                m.queue,
+                q.end()
+            )));
+        }
+        q.entries.push_back(IndexEntry {
+            log_offset,
+            tag_hash: tag_hash(&m.tag),
+            deliver_at_ms: m.deliver_at_ms,
+        });
+        if m.store_topic == m.topic {
+            for k in &m.keys {
+                st.keys.add(&m.topic, k, log_offset);
+            }
+        }
+        newest = newest.max(m.stored_at_ms);
+        st.records += 1;
+        pos += RECORD_HEADER + len;
+    }
+    Ok((pos as u64, newest))
+}
+
+/// The payload length of a valid record at `pos`, if there is one.
+fn record_at(data: &[u8], pos: usize) -> Option<usize> {
+    let head = data.get(pos..pos + RECORD_HEADER)?;
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if len == 0 || len > MAX_RECORD {
+        return None;
+    }
+    let payload = data.get(pos + RECORD_HEADER..pos + RECORD_HEADER + len)?;
+    (crc32c::crc32c(payload) == crc).then_some(len)
+}
+
+/// Looks for any valid record starting at or after `from` (slow; only run
+/// after a bad record was found, to tell a torn tail from damage).
+fn find_valid_record_after(data: &[u8], from: usize) -> Option<usize> {
+    (from..data.len().saturating_sub(RECORD_HEADER)).find(|&p| {
+        // Cheap pre-check on version and kind bytes before computing a checksum.
+        data.get(p + RECORD_HEADER..p + RECORD_HEADER + 2) == Some(&[1, 1])
+            && record_at(data, p).is_some()
+    })
+}
