@@ -128,29 +128,57 @@ pub async fn publish<T: Target>(target: &T, plan: &Plan) -> anyhow::Result<Publi
 
 /// Runs the produce → consume → ack phase; the target must have been reset for this run.
 pub async fn pipeline<T: Target>(target: &T, plan: &Plan) -> anyhow::Result<PipelineOutcome> {
-    let consumer = target.consumer().await.context("connect consumer")?;
+    let progress = Arc::new(Progress::new(plan.messages));
+    let consumer = target
+        .consumer(progress.clone())
+        .await
+        .context("connect consumer")?;
     let publishers = connect_publishers(target, plan.publishers).await?;
-    let progress = Arc::new(Progress::default());
 
     let start = Instant::now();
-    let mut consuming = tokio::spawn(consumer.consume(plan.messages, progress.clone()));
-    let senders = spawn_publishers(publishers, plan);
+    let mut consuming = tokio::spawn(consumer.run());
+    let publishing = join_publishers(spawn_publishers(publishers, plan));
     let run = async {
-        let samples = join_publishers(senders).await?;
-        let published_after = start.elapsed();
-        (&mut consuming).await.context("consumer task panicked")??;
-        anyhow::Ok((samples, published_after))
-    };
-    let outcome = tokio::time::timeout(plan.phase_timeout, run).await;
-    let elapsed = start.elapsed();
-    consuming.abort();
-    match outcome {
-        Ok(Ok((samples, published_after))) => Ok(PipelineOutcome {
-            elapsed,
+        tokio::pin!(publishing);
+        let mut published: Option<(Vec<u64>, Duration)> = None;
+        let consumed_after = loop {
+            tokio::select! {
+                samples = &mut publishing, if published.is_none() => {
+                    published = Some((samples?, start.elapsed()));
+                }
+                () = progress.completed() => break start.elapsed(),
+                ended = &mut consuming => {
+                    ended.context("consumer task panicked")??;
+                    // A consumer returns once the goal is reached, and only then.
+                    anyhow::ensure!(
+                        progress.is_complete(),
+                        "consumer stopped after {} messages",
+                        progress.get()
+                    );
+                    break start.elapsed();
+                }
+            }
+        };
+        // Every message was consumed, so every one was sent; the last acks may still be
+        // on their way.
+        let (samples, published_after) = match published {
+            Some(done) => done,
+            None => (publishing.await?, start.elapsed()),
+        };
+        anyhow::Ok(PipelineOutcome {
+            elapsed: consumed_after,
             published_after,
             latency: Latency::from_samples(samples),
-        }),
-        Ok(Err(e)) => Err(e),
+        })
+    };
+    let outcome = tokio::time::timeout(plan.phase_timeout, run).await;
+    if !consuming.is_finished() {
+        // Give the consumer a moment to send its last acks and close, then drop it.
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut consuming).await;
+        consuming.abort();
+    }
+    match outcome {
+        Ok(result) => result,
         Err(_) => bail!(
             "pipeline phase timed out after {:?} with {} of {} messages acknowledged",
             plan.phase_timeout,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use tokio::sync::Notify;
 
 /// One client that sends durable messages, one at a time.
 pub trait Publisher: Send + 'static {
@@ -21,13 +22,9 @@ pub trait Publisher: Send + 'static {
 
 /// A subscribed consumer, ready to receive before the publishers start.
 pub trait Consumer: Send + 'static {
-    /// Receives and acknowledges messages until `progress` reaches `count`, adding one to
-    /// it per acknowledged message.
-    fn consume(
-        self,
-        count: u64,
-        progress: Arc<Progress>,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Receives and acknowledges messages, reporting each acknowledgement to the
+    /// [`Progress`] it was created with, until that progress is complete.
+    fn run(self) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// A broker set up one way (e.g. "RabbitMQ quorum queue, persistent, confirms").
@@ -42,22 +39,86 @@ pub trait Target: Send + Sync {
     /// Connects a new publisher to the destination of the current run.
     fn publisher(&self) -> impl Future<Output = anyhow::Result<Self::Publisher>> + Send;
 
-    /// Connects and subscribes a new consumer to the destination of the current run.
-    fn consumer(&self) -> impl Future<Output = anyhow::Result<Self::Consumer>> + Send;
+    /// Connects and subscribes a new consumer to the destination of the current run; it
+    /// reports each acknowledged delivery to `progress`.
+    fn consumer(
+        &self,
+        progress: Arc<Progress>,
+    ) -> impl Future<Output = anyhow::Result<Self::Consumer>> + Send;
 }
 
-/// Count of acknowledged deliveries, shared between a consumer and the measuring loop.
-#[derive(Debug, Default)]
-pub struct Progress(AtomicU64);
+/// Count of acknowledged deliveries towards a goal, shared between a consumer and the
+/// measuring loop.
+#[derive(Debug)]
+pub struct Progress {
+    goal: u64,
+    acked: AtomicU64,
+    complete: Notify,
+}
 
 impl Progress {
-    /// Records one acknowledged delivery and returns the new total.
-    pub fn acked(&self) -> u64 {
-        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    /// Progress towards `goal` acknowledged deliveries.
+    pub fn new(goal: u64) -> Self {
+        Self {
+            goal,
+            acked: AtomicU64::new(0),
+            complete: Notify::new(),
+        }
+    }
+
+    /// Records one acknowledged delivery; true once the goal is reached.
+    pub fn acked(&self) -> bool {
+        let total = self.acked.fetch_add(1, Ordering::Relaxed) + 1;
+        if total == self.goal {
+            // One waiter (the measuring loop); the permit is kept if it is not waiting yet.
+            self.complete.notify_one();
+        }
+        total >= self.goal
     }
 
     /// Deliveries acknowledged so far.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    /// Whether the goal is reached.
+    pub fn is_complete(&self) -> bool {
+        self.get() >= self.goal
+    }
+
+    /// Waits until the goal is reached (for one waiter at a time).
+    pub async fn completed(&self) {
+        if !self.is_complete() {
+            self.complete.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn progress_completes_at_its_goal() {
+        let progress = Arc::new(Progress::new(3));
+        assert!(!progress.acked());
+        assert!(!progress.acked());
+        let waiter = tokio::spawn({
+            let progress = progress.clone();
+            async move { progress.completed().await }
+        });
+        assert!(progress.acked());
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("completed() returns once the goal is reached")
+            .unwrap();
+        assert!(progress.is_complete());
+    }
+
+    #[tokio::test]
+    async fn progress_with_no_goal_is_complete_at_once() {
+        let progress = Progress::new(0);
+        progress.completed().await;
+        assert!(progress.is_complete());
     }
 }

@@ -82,7 +82,7 @@ impl Target for JetStream {
         })
     }
 
-    async fn consumer(&self) -> anyhow::Result<JetStreamConsumer> {
+    async fn consumer(&self, progress: Arc<Progress>) -> anyhow::Result<JetStreamConsumer> {
         let js = jetstream::new(self.client().await?);
         let stream = js.get_stream(STREAM).await.context("get stream")?;
         let consumer = stream
@@ -93,7 +93,7 @@ impl Target for JetStream {
             })
             .await
             .context("create pull consumer")?;
-        Ok(JetStreamConsumer { consumer })
+        Ok(JetStreamConsumer { consumer, progress })
     }
 }
 
@@ -119,21 +119,25 @@ impl Publisher for JetStreamPublisher {
 /// A durable pull consumer with explicit acks.
 pub struct JetStreamConsumer {
     consumer: consumer::Consumer<consumer::pull::Config>,
+    progress: Arc<Progress>,
 }
 
 impl Consumer for JetStreamConsumer {
-    async fn consume(self, count: u64, progress: Arc<Progress>) -> anyhow::Result<()> {
-        if count == 0 {
+    async fn run(self) -> anyhow::Result<()> {
+        if self.progress.is_complete() {
             return Ok(());
         }
         let mut messages = self.consumer.messages().await.context("pull messages")?;
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| anyhow!("receive: {e}"))?;
             message.ack().await.map_err(|e| anyhow!("ack: {e}"))?;
-            if progress.acked() >= count {
+            if self.progress.acked() {
                 return Ok(());
             }
         }
-        anyhow::bail!("message stream ended after {} messages", progress.get())
+        anyhow::bail!(
+            "message stream ended after {} messages",
+            self.progress.get()
+        )
     }
 }

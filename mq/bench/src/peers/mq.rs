@@ -30,7 +30,7 @@ impl Target for Mq {
         anyhow::bail!("not wired")
     }
 
-    async fn consumer(&self) -> anyhow::Result<MqConsumer> {
+    async fn consumer(&self, _progress: Arc<Progress>) -> anyhow::Result<MqConsumer> {
         anyhow::bail!("not wired")
     }
 }
@@ -46,7 +46,7 @@ impl Publisher for MqPublisher {
 pub struct MqConsumer;
 
 impl Consumer for MqConsumer {
-    async fn consume(self, _count: u64, _progress: Arc<Progress>) -> anyhow::Result<()> {
+    async fn run(self) -> anyhow::Result<()> {
         anyhow::bail!("not wired")
     }
 }

@@ -111,7 +111,7 @@ impl Target for Rabbit {
         })
     }
 
-    async fn consumer(&self) -> anyhow::Result<RabbitConsumer> {
+    async fn consumer(&self, progress: Arc<Progress>) -> anyhow::Result<RabbitConsumer> {
         let connection = connect(&self.uri).await?;
         let channel = connection.create_channel().await.context("open channel")?;
         channel
@@ -129,6 +129,7 @@ impl Target for Rabbit {
             .context("start consuming")?;
         Ok(RabbitConsumer {
             consumer,
+            progress,
             _channel: channel,
             _connection: connection,
         })
@@ -166,13 +167,14 @@ impl Publisher for RabbitPublisher {
 /// A consumer with manual acknowledgement of each delivery.
 pub struct RabbitConsumer {
     consumer: lapin::Consumer,
+    progress: Arc<Progress>,
     _channel: Channel,
     _connection: Connection,
 }
 
 impl Consumer for RabbitConsumer {
-    async fn consume(mut self, count: u64, progress: Arc<Progress>) -> anyhow::Result<()> {
-        if count == 0 {
+    async fn run(mut self) -> anyhow::Result<()> {
+        if self.progress.is_complete() {
             return Ok(());
         }
         while let Some(delivery) = self.consumer.next().await {
@@ -181,10 +183,10 @@ impl Consumer for RabbitConsumer {
                 .ack(BasicAckOptions::default())
                 .await
                 .context("ack")?;
-            if progress.acked() >= count {
+            if self.progress.acked() {
                 return Ok(());
             }
         }
-        anyhow::bail!("consumer ended after {} messages", progress.get())
+        anyhow::bail!("consumer ended after {} messages", self.progress.get())
     }
 }
