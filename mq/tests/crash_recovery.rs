@@ -37,8 +37,7 @@ async fn drain(
     // A little longer, so that duplicates would show up too.
     tokio::time::sleep(Duration::from_millis(300)).await;
     consumer.shutdown().await;
-    let seen = seen.lock().unwrap().clone();
-    seen
+    seen.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -76,12 +76,22 @@ impl Link {
 
         tokio::spawn(async move {
             let mut frames = FramedRead::new(read, FrameCodec::new(DEFAULT_MAX_FRAME));
+            let mut close_reason = None;
             loop {
                 let next = tokio::select! {
                     n = frames.next() => n,
                     _ = closed.cancelled() => None,
                 };
                 match next {
+                    // An error not tied to a request is about the connection
+                    // (limit reached, frame too large): requests fail with it.
+                    Some(Ok(Inbound::Frame(Frame {
+                        request_id: 0,
+                        body: FrameBody::Error { code, message },
+                    }))) => {
+                        tracing::warn!(%code, message, "broker error");
+                        close_reason = Some((code, message));
+                    }
                     Some(Ok(Inbound::Frame(frame))) => route(frame, &pending, push.as_ref()),
                     Some(Ok(Inbound::Malformed { request_id, reason })) => {
                         let waiter = pending
@@ -102,7 +112,13 @@ impl Link {
                 .drain()
                 .collect();
             for (_, w) in waiters {
-                let _ = w.send(Err(Error::NotAcknowledged));
+                let _ = w.send(Err(match &close_reason {
+                    Some((code, message)) => Error::Refused {
+                        code: *code,
+                        message: message.clone(),
+                    },
+                    None => Error::NotAcknowledged,
+                }));
             }
         });
         Ok(link)
