@@ -350,7 +350,13 @@ impl Subscription {
             for f in c.inflight.values().filter(|f| !f.retrying) {
                 wake = wake.min(f.deadline);
             }
-            if c.is_retry && c.owner.is_some() {
+            // A due retry only matters if its owner can take it; otherwise
+            // an answer (an event) will wake us, not the clock.
+            let owner_has_room = self
+                .members
+                .iter()
+                .any(|m| Some(m.id) == c.owner && m.inflight < m.max_inflight);
+            if c.is_retry && owner_has_room {
                 if let Some(e) = c.topic.entry(c.queue, c.next) {
                     let wait = e.deliver_at_ms.saturating_sub(now_wall);
                     wake = wake.min(now + Duration::from_millis(wait));
@@ -444,7 +450,15 @@ impl Subscription {
                         }
                         let (min, _) = c.topic.queue_range(c.queue);
                         if offset < min {
-                            c.next = min; // removed by retention
+                            // Removed by retention before this group read it.
+                            c.next = min;
+                            if c.committed < min {
+                                c.committed = min;
+                                c.done.retain(|&o| o >= min);
+                                self.store
+                                    .offsets
+                                    .set(&self.group, &c.topic.name, c.queue, min);
+                            }
                             continue;
                         }
                         break; // nothing new

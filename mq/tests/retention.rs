@@ -1,0 +1,96 @@
+//! Many small segments: recovery across segment boundaries, and retention
+//! deleting whole old segments (never the active one).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{admin_get, start_broker, wait_until};
+use mq::{ConsumeResult, Consumer, ConsumerConfig, Message, Producer};
+
+async fn consume_all(addr: &str, group: &str, expect: usize) -> Vec<String> {
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let g = got.clone();
+    let consumer = Consumer::start(ConsumerConfig::new(addr, group, "small"), move |m| {
+        g.lock().unwrap().push(m.body_text());
+        async { ConsumeResult::Ack }
+    })
+    .await
+    .unwrap();
+    wait_until(Duration::from_secs(10), "messages", || {
+        got.lock().unwrap().len() >= expect
+    })
+    .await;
+    consumer.shutdown().await;
+    let mut v = got.lock().unwrap().clone();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_spanning_many_segments_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |c| c.segment_size = 4096).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    for i in 0..100 {
+        producer
+            .send(Message::new("small", format!("{i:03}-{}", "x".repeat(200))))
+            .await
+            .unwrap();
+    }
+    producer.close().await;
+    broker.shutdown().await;
+    let segments = std::fs::read_dir(dir.path().join("log")).unwrap().count();
+    assert!(segments > 5, "only {segments} segments");
+
+    let broker = start_broker(dir.path(), |c| c.segment_size = 4096).await;
+    let got = consume_all(&broker.addr.to_string(), "g", 100).await;
+
+    assert_eq!(got.len(), 100);
+    assert!(got[0].starts_with("000-") && got[99].starts_with("099-"));
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_old_segments_but_keeps_the_active_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |c| {
+        c.segment_size = 4096;
+        c.retention = Duration::from_millis(300);
+        c.retention_check_interval = Duration::from_millis(100);
+    })
+    .await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    for i in 0..60 {
+        producer
+            .send(Message::new("small", format!("old-{i}-{}", "x".repeat(200))).with_key("k"))
+            .await
+            .unwrap();
+    }
+
+    let log = dir.path().join("log");
+    wait_until(Duration::from_secs(5), "old segments to be deleted", || {
+        std::fs::read_dir(&log).unwrap().count() == 1
+    })
+    .await;
+    let topics = admin_get(&broker.admin_addr.to_string(), "/topics").await;
+    let small = topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["topic"] == "small")
+        .unwrap()
+        .clone();
+    let retained: u64 = small["messages"].as_u64().unwrap();
+    let by_key = producer.lookup_key("small", "k").await.unwrap();
+
+    assert!(retained < 60, "retention kept {retained} of 60");
+    assert_eq!(
+        by_key.len() as u64,
+        retained,
+        "key index not trimmed with the log"
+    );
+    producer.send(Message::new("small", "new")).await.unwrap();
+    broker.shutdown().await;
+}
