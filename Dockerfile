@@ -5,11 +5,12 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+# mq-bench (the broker-vs-peers benchmark) is a development tool and is not shipped.
 # Migrations are embedded at compile time (sqlx::migrate!), so the runtime image
 # needs only the binaries.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --workspace --bins \
+    cargo build --release --locked --workspace --exclude mq-bench --bins \
  && mkdir -p /out \
  && cp target/release/order-svc target/release/goods-svc target/release/coupon-svc \
        target/release/user-svc target/release/pay-svc \

@@ -98,7 +98,7 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", runtime.settings.listen_addr))?;
         let addr = listener.local_addr()?;
-        crate::http::metrics::handle(); // install the recorder before the first request
+        mq::metrics::install(); // the process-wide recorder, before the first request
 
         let probe = HealthProbe {
             db: runtime.db.clone(),

@@ -9,8 +9,7 @@
 //! let res = users.post("/users", &json!({"name": "Ann", "balance": "10"})).await;
 //! ```
 //!
-//! A test's services share one [`TestBroker`]; it stands in for the broker until the
-//! in-process `mq` broker replaces it here, in one place.
+//! A test's services share one [`TestBroker`]: the real `mq` broker, in-process.
 
 use std::{
     net::SocketAddr,
@@ -46,35 +45,46 @@ const STALE_AFTER: Duration = Duration::from_secs(2 * 3600);
 /// How long a spawned app may take to become healthy.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Stands in for the broker in `/health`: accepts TCP connections and closes them.
+/// The test's own broker: the real `mq` broker started in-process on free ports,
+/// storing in a temporary folder that goes away with it.
 pub struct TestBroker {
-    addr: SocketAddr,
-    task: JoinHandle<()>,
+    handle: Option<mq::BrokerHandle>,
+    _data: tempfile::TempDir,
 }
 
 impl TestBroker {
     pub async fn start() -> TestBroker {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let data = tempfile::tempdir().expect("a temporary folder for the broker");
+        let config = mq::BrokerConfig::for_tests(data.path());
+        let handle = mq::Broker::start(config)
             .await
-            .expect("bind a port for the test broker");
-        let addr = listener.local_addr().expect("bound address");
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                drop(stream);
-            }
-        });
-        TestBroker { addr, task }
+            .expect("the in-process broker starts");
+        TestBroker {
+            handle: Some(handle),
+            _data: data,
+        }
     }
 
     /// `MQ_ADDR` of the services under test.
     pub fn addr(&self) -> String {
-        self.addr.to_string()
+        self.handle().addr.to_string()
+    }
+
+    /// The broker's admin HTTP address.
+    pub fn admin_addr(&self) -> String {
+        self.handle().admin_addr.to_string()
+    }
+
+    fn handle(&self) -> &mq::BrokerHandle {
+        self.handle.as_ref().expect("the broker runs until dropped")
     }
 }
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown_token().cancel();
+        }
     }
 }
 

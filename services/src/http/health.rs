@@ -20,15 +20,9 @@ use crate::{cache::Cache, db::Database};
 /// How long each dependency may take to answer a health check.
 pub const CHECK_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// Whether the broker accepts connections at `addr` within `timeout`.
-///
-/// The one place the broker's liveness is decided: a TCP connect for now, the mq
-/// client's ping once the broker exists.
+/// Whether the broker at `addr` answers a ping within `timeout`.
 pub async fn broker_reachable(addr: &str, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await,
-        Ok(Ok(_))
-    )
+    mq::ping(addr, timeout).await.is_ok()
 }
 
 /// What `/health` checks.
