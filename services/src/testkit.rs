@@ -289,7 +289,8 @@ impl Drop for TestApp {
     }
 }
 
-async fn drop_schemas(schemas: &[String]) -> Result<(), sqlx::Error> {
+/// Drops `schemas` (test clean-up).
+pub async fn drop_schemas(schemas: &[String]) -> Result<(), sqlx::Error> {
     if schemas.is_empty() {
         return Ok(());
     }

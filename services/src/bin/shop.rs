@@ -4,7 +4,7 @@
 //! and Redis, waits until each is healthy, prints what to curl, and stops them all on
 //! ctrl-c or SIGTERM.
 
-use std::time::Duration;
+use std::{process::ExitCode, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -50,21 +50,32 @@ struct UpArgs {
     /// Folder of the binaries (default: beside this executable).
     #[arg(long, env = "SHOP_BIN_DIR")]
     bin_dir: Option<std::path::PathBuf>,
+    /// Appended to every schema name (`shop_order<suffix>`), to run beside another system.
+    #[arg(long, env = "SHOP_SCHEMA_SUFFIX", default_value = "")]
+    schema_suffix: String,
     /// How long each process may take to become healthy.
     #[arg(long, default_value = "60s", value_parser = services::settings::parse_duration)]
     ready_timeout: Duration,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
         .init();
-    match Cli::parse().command {
+    let outcome = match Cli::parse().command {
         Command::Up(args) => up(args).await,
+    };
+    // Errors are for people: the message and its causes, no backtrace.
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -91,6 +102,7 @@ fn config_from(args: UpArgs) -> anyhow::Result<SystemConfig> {
         }
     }
     config.data_dir = args.data_dir;
+    config.schema_suffix = args.schema_suffix;
     config.ready_timeout = args.ready_timeout;
     Ok(config)
 }
