@@ -28,6 +28,8 @@ pub struct BrokerConfig {
     pub visibility_timeout: Duration,
     pub default_queues: u32,
     pub offset_flush_interval: Duration,
+    /// `MQ_RECOVERY=truncate`: see [`StoreConfig::cut_damaged_tail`].
+    pub cut_damaged_tail: bool,
 }
 
 /// The default retry schedule (RocketMQ's, 16 steps).
@@ -50,6 +52,7 @@ impl BrokerConfig {
             visibility_timeout: Duration::from_secs(30),
             default_queues: 4,
             offset_flush_interval: Duration::from_millis(200),
+            cut_damaged_tail: false,
         }
     }
 
@@ -111,6 +114,17 @@ impl BrokerConfig {
         if let Some(v) = var("MQ_OFFSET_FLUSH_INTERVAL") {
             c.offset_flush_interval = parse_duration(&v)?;
         }
+        if let Some(v) = var("MQ_RECOVERY") {
+            c.cut_damaged_tail = match v.as_str() {
+                "truncate" => true,
+                "strict" => false,
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "MQ_RECOVERY={v}: use strict or truncate"
+                    )));
+                }
+            };
+        }
         Ok(c)
     }
 
@@ -123,6 +137,7 @@ impl BrokerConfig {
             default_queues: self.default_queues,
             // One queue per retry step, plus one for immediate resends.
             retry_levels: self.retry_schedule.len() as u32 + 1,
+            cut_damaged_tail: self.cut_damaged_tail,
         }
     }
 }

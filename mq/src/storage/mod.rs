@@ -35,6 +35,9 @@ pub struct StoreConfig {
     pub default_queues: u32,
     /// Queues of a retry topic: one per step of the retry schedule.
     pub retry_levels: u32,
+    /// Cut the last segment at a damaged record even if valid ones follow
+    /// (`MQ_RECOVERY=truncate`); by default the broker refuses to start.
+    pub cut_damaged_tail: bool,
 }
 
 /// The open store.
@@ -53,7 +56,11 @@ impl Store {
     pub fn open(config: StoreConfig) -> Result<Store> {
         std::fs::create_dir_all(&config.dir)?;
         let cfg = config.clone();
-        let rec = recovery::recover(&config.dir, &move |t| queues_for(&cfg, t))?;
+        let rec = recovery::recover(
+            &config.dir,
+            &move |t| queues_for(&cfg, t),
+            config.cut_damaged_tail,
+        )?;
         tracing::info!(
             dir = %config.dir.display(),
             records = rec.records,

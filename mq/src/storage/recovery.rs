@@ -79,8 +79,15 @@ fn open_meta(dir: &Path, log_dir: &Path) -> Result<u64> {
     }
 }
 
-/// Recovers the store in `dir`; `queues_for` gives the queue count of a topic.
-pub fn recover(dir: &Path, queues_for: &dyn Fn(&str) -> u32) -> Result<Recovered> {
+/// Recovers the store in `dir`; `queues_for` gives the queue count of a
+/// topic. `cut_damaged_tail` (operator's choice, `MQ_RECOVERY=truncate`)
+/// cuts the last segment at a bad record even when valid records follow,
+/// as after a power loss that persisted an unsynced write out of order.
+pub fn recover(
+    dir: &Path,
+    queues_for: &dyn Fn(&str) -> u32,
+    cut_damaged_tail: bool,
+) -> Result<Recovered> {
     let log_dir = dir.join("log");
     fs::create_dir_all(&log_dir)?;
     let instance = open_meta(dir, &log_dir)?;
@@ -125,12 +132,20 @@ pub fn recover(dir: &Path, queues_for: &dyn Fn(&str) -> u32) -> Result<Recovered
                 )));
             }
             if let Some(p) = find_valid_record_after(&data, good_len as usize + 1) {
-                return Err(untrusted(format!(
-                    "corrupt record at log offset {at} in {} is followed by a valid record at {}: \
-                     this is damage, not a torn write",
-                    path.display(),
-                    base + p as u64
-                )));
+                if !cut_damaged_tail {
+                    return Err(untrusted(format!(
+                        "corrupt record at log offset {at} in {} is followed by a valid record at {}: \
+                         this is damage, not a torn write. If the machine lost power, the tail may be \
+                         an unsynced write: restart with MQ_RECOVERY=truncate to cut the log at {at} \
+                         (records after it are lost)",
+                        path.display(),
+                        base + p as u64
+                    )));
+                }
+                tracing::warn!(
+                    at,
+                    "MQ_RECOVERY=truncate: cutting valid records after a damaged one"
+                );
             }
             tracing::warn!(segment = %path.display(), at, cut = data.len() as u64 - good_len,
                 "cutting off a torn or corrupt tail");
