@@ -1,0 +1,166 @@
+//! Handing messages to members: oldest first per queue, within each
+//! member's in-flight limit, skipping tags the subscription does not want,
+//! holding retry queues until their head is due; and the clock side —
+//! when to wake next and which deliveries outlived the visibility timeout.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Subscription;
+use super::cursor::Inflight;
+use crate::message::{decode_record, now_ms};
+use crate::protocol::{Frame, FrameBody};
+
+impl Subscription {
+    /// The earliest time something is due: a visibility deadline or a retry.
+    pub(super) fn next_wake(&self) -> Instant {
+        let now = Instant::now();
+        let mut wake = now + Duration::from_secs(3600);
+        let now_wall = now_ms();
+        for c in &self.cursors {
+            for f in c.inflight.values().filter(|f| !f.retrying) {
+                wake = wake.min(f.deadline);
+            }
+            // A due retry only matters if its owner can take it; otherwise
+            // an answer (an event) will wake us, not the clock.
+            let owner_has_room = self
+                .members
+                .iter()
+                .any(|m| Some(m.id) == c.owner && m.inflight < m.max_inflight);
+            if c.is_retry && owner_has_room {
+                if let Some(e) = c.topic.entry(c.queue, c.next) {
+                    let wait = e.deliver_at_ms.saturating_sub(now_wall);
+                    wake = wake.min(now + Duration::from_millis(wait));
+                }
+            }
+        }
+        wake
+    }
+
+    /// Deliveries past their visibility timeout are retried.
+    pub(super) fn expire(&mut self) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        for (i, c) in self.cursors.iter().enumerate() {
+            for (o, f) in &c.inflight {
+                if !f.retrying && f.deadline <= now {
+                    expired.push((i as u32, *o));
+                }
+            }
+        }
+        for (queue, offset) in expired {
+            metrics::counter!("mq_visibility_timeouts_total").increment(1);
+            if self.settle(queue, offset).is_some() {
+                self.retry_later(queue, offset);
+            }
+        }
+    }
+
+    /// Writes the retry (or dead letter) copy in the background.
+    /// Hands out messages to members with room, oldest first per queue.
+    pub(super) async fn dispatch(&mut self) {
+        let now = now_ms();
+        let visible_until = Instant::now() + self.visibility;
+        let mut picked: Vec<(usize, u32, u64, u64)> = Vec::new(); // member idx, cursor, offset, log offset
+        for mi in 0..self.members.len() {
+            let member_id = self.members[mi].id;
+            for ci in 0..self.cursors.len() {
+                if self.cursors[ci].owner != Some(member_id) {
+                    continue;
+                }
+                loop {
+                    let m = &mut self.members[mi];
+                    if m.inflight >= m.max_inflight {
+                        break;
+                    }
+                    let c = &mut self.cursors[ci];
+                    let (offset, from_redeliver) = match c.redeliver.front() {
+                        Some(&o) => (o, true),
+                        None => (c.next, false),
+                    };
+                    let Some(entry) = c.topic.entry(c.queue, offset) else {
+                        if from_redeliver {
+                            c.redeliver.pop_front();
+                            continue;
+                        }
+                        let (min, _) = c.topic.queue_range(c.queue);
+                        if offset < min {
+                            // Removed by retention before this group read it.
+                            c.next = min;
+                            if c.committed < min {
+                                c.committed = min;
+                                c.done.retain(|&o| o >= min);
+                                self.store
+                                    .offsets
+                                    .set(&self.group, &c.topic.name, c.queue, min);
+                            }
+                            continue;
+                        }
+                        break; // nothing new
+                    };
+                    if c.is_retry && entry.deliver_at_ms > now {
+                        break;
+                    }
+                    if from_redeliver {
+                        c.redeliver.pop_front();
+                    } else {
+                        c.next += 1;
+                    }
+                    if !c.is_retry && !self.tag_expr.may_match_hash(entry.tag_hash) {
+                        c.mark_done(offset, &self.group, &self.store.offsets);
+                        continue;
+                    }
+                    let f = Inflight {
+                        member: member_id,
+                        deadline: visible_until,
+                        retrying: false,
+                    };
+                    c.inflight.insert(offset, f);
+                    self.members[mi].inflight += 1;
+                    picked.push((mi, ci as u32, offset, entry.log_offset));
+                }
+            }
+        }
+        if picked.is_empty() {
+            return;
+        }
+        let raw = match self
+            .store
+            .read_raw(picked.iter().map(|p| p.3).collect())
+            .await
+        {
+            Ok(raw) => raw,
+            Err(e) => {
+                tracing::error!(error = %e, "reading messages for delivery failed");
+                return; // visibility timeouts will retry them
+            }
+        };
+        for ((mi, queue, offset, log_offset), record) in picked.into_iter().zip(raw) {
+            let c = &self.cursors[queue as usize];
+            if !c.is_retry && !self.tag_expr.is_all() {
+                let tag_ok = decode_record(&record, self.store.instance, log_offset)
+                    .map(|m| self.tag_expr.matches(&m.tag))
+                    .unwrap_or(false);
+                if !tag_ok {
+                    self.settle(queue, offset);
+                    self.mark_done(queue, offset);
+                    continue;
+                }
+            }
+            metrics::counter!("mq_deliveries_total").increment(1);
+            let frame = Frame {
+                request_id: 0,
+                body: FrameBody::Deliver {
+                    subscription: self.id,
+                    queue,
+                    queue_offset: offset,
+                    instance: self.store.instance,
+                    log_offset,
+                    record,
+                },
+            };
+            let _ = self.members[mi].frames.send(frame);
+        }
+    }
+}

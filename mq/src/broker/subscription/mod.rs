@@ -1,0 +1,282 @@
+//! One subscription: a consumer group reading one topic. A single task (an
+//! actor) owns all of its state — members, queue assignment, cursors,
+//! in-flight deliveries — and reacts to events: members joining and leaving,
+//! acknowledgements, "later" answers, new messages, and timers.
+//!
+//! The subscription reads the topic's queues and its retry topic
+//! (`%RETRY%group%topic`, one queue per step of the retry schedule, so each
+//! retry queue is ordered by due time). A message answered "later" or not
+//! answered within the visibility timeout is copied to the retry queue of
+//! its next step, or to the group's dead letter topic after the last step;
+//! only once that copy is durable is the original counted as done.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::rebalance::assign;
+use super::tags::TagExpr;
+use crate::protocol::{ConsumeFrom, Frame};
+use crate::storage::Store;
+use crate::storage::index::{RETRY_PREFIX, Topic};
+
+mod cursor;
+mod dispatch;
+mod retry;
+mod status;
+
+use cursor::Cursor;
+pub use status::{MemberStatus, QueueStatus, SubStatus};
+
+/// Identifies a member (one subscribe call on one connection).
+pub type MemberId = u64;
+
+/// Events a subscription reacts to.
+pub enum SubEvent {
+    Join(Join),
+    Leave(MemberId),
+    Ack { queue: u32, offset: u64 },
+    Later { queue: u32, offset: u64 },
+    Release { queue: u32, offset: u64 },
+    Status(oneshot::Sender<SubStatus>),
+    RetryStored { queue: u32, offset: u64, ok: bool },
+}
+
+/// A member joining.
+pub struct Join {
+    pub member: MemberId,
+    pub peer: String,
+    pub frames: mpsc::UnboundedSender<Frame>,
+    pub tag_expr: TagExpr,
+    pub max_inflight: u32,
+}
+
+/// Sender side of a subscription.
+#[derive(Clone)]
+pub struct SubscriptionHandle {
+    pub id: u32,
+    pub group: String,
+    pub topic: String,
+    pub tx: mpsc::UnboundedSender<SubEvent>,
+}
+
+impl SubscriptionHandle {
+    pub fn send(&self, ev: SubEvent) {
+        let _ = self.tx.send(ev);
+    }
+
+    pub async fn status(&self) -> Option<SubStatus> {
+        let (tx, rx) = oneshot::channel();
+        self.send(SubEvent::Status(tx));
+        rx.await.ok()
+    }
+}
+
+struct Member {
+    id: MemberId,
+    peer: String,
+    frames: mpsc::UnboundedSender<Frame>,
+    max_inflight: u32,
+    inflight: u32,
+}
+
+/// The actor state.
+pub struct Subscription {
+    id: u32,
+    group: String,
+    topic: Arc<Topic>,
+    retry_topic: Arc<Topic>,
+    store: Arc<Store>,
+    schedule: Vec<Duration>,
+    visibility: Duration,
+    tag_expr: TagExpr,
+    members: Vec<Member>,
+    cursors: Vec<Cursor>,
+    rx: mpsc::UnboundedReceiver<SubEvent>,
+    tx: mpsc::UnboundedSender<SubEvent>,
+}
+
+/// Settings a subscription needs from the broker.
+pub struct SubSettings {
+    pub schedule: Vec<Duration>,
+    pub visibility: Duration,
+    pub from: ConsumeFrom,
+}
+
+impl Subscription {
+    /// Creates the subscription and starts its task.
+    pub fn spawn(
+        id: u32,
+        store: Arc<Store>,
+        group: &str,
+        topic: &str,
+        settings: SubSettings,
+        shutdown: CancellationToken,
+    ) -> SubscriptionHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let main = store.topic(topic);
+        let retry_topic = store.topic(&format!("{RETRY_PREFIX}{group}%{topic}"));
+        let mut cursors = Vec::new();
+        for (t, is_retry) in [(&main, false), (&retry_topic, true)] {
+            for q in 0..t.queue_count() {
+                let (min, max) = t.queue_range(q);
+                let start = match store.offsets.get(group, &t.name, q) {
+                    Some(o) => o.clamp(min, max),
+                    None if is_retry || settings.from == ConsumeFrom::Earliest => min,
+                    None => max,
+                };
+                store.offsets.set(group, &t.name, q, start);
+                cursors.push(Cursor {
+                    topic: t.clone(),
+                    queue: q,
+                    is_retry,
+                    committed: start,
+                    next: start,
+                    inflight: BTreeMap::new(),
+                    done: BTreeSet::new(),
+                    redeliver: VecDeque::new(),
+                    owner: None,
+                });
+            }
+        }
+        let sub = Subscription {
+            id,
+            group: group.to_string(),
+            topic: main,
+            retry_topic,
+            store,
+            schedule: settings.schedule,
+            visibility: settings.visibility,
+            tag_expr: TagExpr::All,
+            members: Vec::new(),
+            cursors,
+            rx,
+            tx: tx.clone(),
+        };
+        tokio::spawn(sub.run(shutdown));
+        SubscriptionHandle {
+            id,
+            group: group.to_string(),
+            topic: topic.to_string(),
+            tx,
+        }
+    }
+
+    async fn run(mut self, shutdown: CancellationToken) {
+        let mut main_rx = self.topic.appended.subscribe();
+        let mut retry_rx = self.retry_topic.appended.subscribe();
+        loop {
+            self.dispatch().await;
+            let wake = self.next_wake();
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    Some(ev) => self.handle(ev),
+                    None => break,
+                },
+                _ = main_rx.changed() => {}
+                _ = retry_rx.changed() => {}
+                _ = tokio::time::sleep_until(wake) => self.expire(),
+                _ = shutdown.cancelled() => break,
+            }
+            while let Ok(ev) = self.rx.try_recv() {
+                self.handle(ev);
+            }
+        }
+        tracing::debug!(group = %self.group, topic = %self.topic.name, "subscription stopped");
+    }
+
+    fn handle(&mut self, ev: SubEvent) {
+        match ev {
+            SubEvent::Join(j) => {
+                self.tag_expr = j.tag_expr;
+                self.members.retain(|m| m.id != j.member);
+                self.members.push(Member {
+                    id: j.member,
+                    peer: j.peer,
+                    frames: j.frames,
+                    max_inflight: j.max_inflight.max(1),
+                    inflight: 0,
+                });
+                self.rebalance();
+            }
+            SubEvent::Leave(member) => self.leave(member),
+            SubEvent::Ack { queue, offset } => {
+                if self.settle(queue, offset).is_some() {
+                    metrics::counter!("mq_acks_total").increment(1);
+                    self.mark_done(queue, offset);
+                }
+            }
+            SubEvent::Later { queue, offset } => {
+                if self.settle(queue, offset).is_some() {
+                    self.retry_later(queue, offset);
+                }
+            }
+            SubEvent::Release { queue, offset } => {
+                if self.settle(queue, offset).is_some() {
+                    let c = &mut self.cursors[queue as usize];
+                    c.redeliver.push_back(offset);
+                    c.redeliver.make_contiguous().sort_unstable();
+                }
+            }
+            SubEvent::RetryStored { queue, offset, ok } => {
+                let Some(c) = self.cursors.get_mut(queue as usize) else {
+                    return;
+                };
+                c.inflight.remove(&offset);
+                if ok {
+                    self.mark_done(queue, offset);
+                } else {
+                    c.redeliver.push_back(offset);
+                }
+            }
+            SubEvent::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+        }
+    }
+
+    /// Takes a delivery out of its member's hands; returns that member.
+    fn settle(&mut self, queue: u32, offset: u64) -> Option<MemberId> {
+        let c = self.cursors.get_mut(queue as usize)?;
+        let f = c.inflight.get(&offset).filter(|f| !f.retrying)?;
+        let member = f.member;
+        c.inflight.remove(&offset);
+        if let Some(m) = self.members.iter_mut().find(|m| m.id == member) {
+            m.inflight = m.inflight.saturating_sub(1);
+        }
+        Some(member)
+    }
+
+    fn mark_done(&mut self, queue: u32, offset: u64) {
+        self.cursors[queue as usize].mark_done(offset, &self.group, &self.store.offsets);
+    }
+
+    fn leave(&mut self, member: MemberId) {
+        self.members.retain(|m| m.id != member);
+        for c in &mut self.cursors {
+            let orphans: Vec<u64> = c
+                .inflight
+                .iter()
+                .filter(|(_, f)| f.member == member && !f.retrying)
+                .map(|(o, _)| *o)
+                .collect();
+            for o in orphans {
+                c.inflight.remove(&o);
+                c.redeliver.push_back(o);
+            }
+            c.redeliver.make_contiguous().sort_unstable();
+        }
+        self.rebalance();
+    }
+
+    fn rebalance(&mut self) {
+        self.members.sort_by_key(|m| m.id);
+        let owners = assign(self.cursors.len(), self.members.len());
+        for (c, owner) in self.cursors.iter_mut().zip(owners) {
+            c.owner = owner.map(|i| self.members[i].id);
+        }
+    }
+}
