@@ -49,6 +49,62 @@ async fn messages_spanning_many_segments_survive_a_restart() {
 
     assert_eq!(got.len(), 100);
     assert!(got[0].starts_with("000-") && got[99].starts_with("099-"));
+    let summaries = std::fs::read_dir(dir.path().join("index")).unwrap().count();
+    assert_eq!(
+        summaries,
+        segments - 1,
+        "every sealed segment has a summary"
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_segment_summary_is_rebuilt_from_its_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |c| c.segment_size = 4096).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    for i in 0..50 {
+        producer
+            .send(
+                Message::new("small", format!("{i:03}-{}", "x".repeat(200)))
+                    .with_key(format!("k{i}")),
+            )
+            .await
+            .unwrap();
+    }
+    producer.close().await;
+    broker.shutdown().await;
+    // Restart once so every sealed segment surely has its summary, then damage one.
+    start_broker(dir.path(), |c| c.segment_size = 4096)
+        .await
+        .shutdown()
+        .await;
+    let mut sums: Vec<_> = std::fs::read_dir(dir.path().join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    sums.sort();
+    let mut data = std::fs::read(&sums[1]).unwrap();
+    data[30] ^= 0xFF;
+    std::fs::write(&sums[1], &data).unwrap();
+    std::fs::remove_file(&sums[2]).unwrap();
+
+    let broker = start_broker(dir.path(), |c| c.segment_size = 4096).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+
+    for i in 0..50 {
+        assert_eq!(
+            producer
+                .lookup_key("small", &format!("k{i}"))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "k{i}"
+        );
+    }
+    let got = consume_all(&broker.addr.to_string(), "g", 50).await;
+    assert_eq!(got.len(), 50);
     broker.shutdown().await;
 }
 

@@ -62,18 +62,26 @@ struct AppendRequest {
 #[derive(Debug)]
 pub struct Segments {
     pub dir: PathBuf,
+    /// Where segment summaries go (see `summary`).
+    pub index_dir: PathBuf,
     pub capacity: u64,
     map: RwLock<BTreeMap<u64, Arc<Segment>>>,
 }
 
 impl Segments {
-    pub fn new(dir: PathBuf, capacity: u64, segments: Vec<Segment>) -> Segments {
+    pub fn new(
+        dir: PathBuf,
+        index_dir: PathBuf,
+        capacity: u64,
+        segments: Vec<Segment>,
+    ) -> Segments {
         let map = segments
             .into_iter()
             .map(|s| (s.base, Arc::new(s)))
             .collect();
         Segments {
             dir,
+            index_dir,
             capacity,
             map: RwLock::new(map),
         }
@@ -264,9 +272,11 @@ impl Writer {
                 if pos + rec_len > self.segments.capacity && pos > 0 {
                     self.flush(&active, buf, now)?;
                     let base = active.base + self.segments.capacity.max(active.len());
-                    active = self
+                    let next = self
                         .segments
                         .push(Segment::create(&self.segments.dir, base)?);
+                    let sealed = std::mem::replace(&mut active, next);
+                    summarize_in_background(sealed, self.segments.index_dir.clone());
                 }
                 let log_offset = active.base + active.len() + buf.len() as u64;
                 let key = (Arc::as_ptr(&item.topic), item.queue);
@@ -327,6 +337,19 @@ impl Writer {
             metrics::histogram!("mq_fsync_seconds").record(t.elapsed().as_secs_f64());
         }
         Ok(())
+    }
+}
+
+/// Writes the summary of a sealed segment off the writer thread; if it
+/// fails, recovery scans that segment instead.
+fn summarize_in_background(sealed: Arc<Segment>, index_dir: PathBuf) {
+    let spawned = std::thread::Builder::new().name("mq-summary".into()).spawn(move || {
+        if let Err(e) = super::summary::build_for_sealed(&sealed.path, &index_dir, sealed.base) {
+            tracing::warn!(segment = %sealed.path.display(), error = %e, "writing segment summary failed");
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the summary thread");
     }
 }
 

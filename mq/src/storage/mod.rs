@@ -8,6 +8,7 @@ pub mod log;
 pub mod offsets;
 pub mod recovery;
 pub mod segment;
+pub mod summary;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,6 +71,7 @@ impl Store {
         );
         let segments = Arc::new(Segments::new(
             config.dir.join("log"),
+            config.dir.join("index"),
             config.segment_size,
             rec.segments,
         ));
@@ -190,6 +192,7 @@ impl Store {
             self.keys.trim_below(next_base);
             self.segments.remove(seg.base);
             std::fs::remove_file(&seg.path)?;
+            let _ = std::fs::remove_file(summary::path(&self.segments.index_dir, seg.base));
             removed += 1;
             tracing::info!(segment = %seg.path.display(), "retention deleted segment");
         }

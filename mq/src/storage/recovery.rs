@@ -13,15 +13,13 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use super::index::{IndexEntry, KeyIndex, QueueEntries, Topic, TopicTable, tag_hash};
+use super::index::{IndexEntry, KeyIndex, QueueEntries, Topic, TopicTable};
 use super::segment::{RECORD_HEADER, Segment, sync_dir};
+use super::summary::{self, RecordMeta, record_at};
 use crate::error::{Error, Result};
-use crate::message::decode_record;
 
 const META_FILE: &str = "meta.json";
 const FORMAT: u64 = 1;
-/// Largest record payload the scan believes (a 4 MiB body plus headers).
-const MAX_RECORD: usize = 8 * 1024 * 1024;
 
 /// What recovery found.
 pub struct Recovered {
@@ -89,7 +87,9 @@ pub fn recover(
     cut_damaged_tail: bool,
 ) -> Result<Recovered> {
     let log_dir = dir.join("log");
+    let index_dir = dir.join("index");
     fs::create_dir_all(&log_dir)?;
+    fs::create_dir_all(&index_dir)?;
     let instance = open_meta(dir, &log_dir)?;
 
     let mut bases = Vec::new();
@@ -119,10 +119,24 @@ pub fn recover(
                 path.display()
             )));
         }
-        let data = Bytes::from(fs::read(&path)?);
         let last = i + 1 == bases.len();
-        let (good_len, newest) = scan_segment(&data, base, instance, &mut state)
+        let file_len = fs::metadata(&path)?.len();
+        // Sealed segments load from their summary when it matches the file.
+        if !last {
+            if let Some(sum) = summary::read(&index_dir, base).filter(|s| s.len == file_len) {
+                let newest = sum.newest_ms();
+                state
+                    .apply(sum.records)
+                    .map_err(|e| untrusted(format!("{}: {e}", path.display())))?;
+                prev_end = base + file_len;
+                segments.push(Segment::open(path, base, file_len, newest)?);
+                continue;
+            }
+        }
+        let data = Bytes::from(fs::read(&path)?);
+        let sum = summary::scan(&data, base)
             .map_err(|e| untrusted(format!("{}: {e}", path.display())))?;
+        let (good_len, newest) = (sum.len, sum.newest_ms());
         if good_len < data.len() as u64 {
             let at = base + good_len;
             if !last {
@@ -153,7 +167,12 @@ pub fn recover(
             let f = fs::OpenOptions::new().write(true).open(&path)?;
             f.set_len(good_len)?;
             f.sync_all()?;
+        } else if !last {
+            summary::write(&index_dir, &sum)?;
         }
+        state
+            .apply(sum.records)
+            .map_err(|e| untrusted(format!("{}: {e}", path.display())))?;
         prev_end = base + good_len;
         segments.push(Segment::open(path, base, good_len, newest)?);
     }
@@ -183,68 +202,40 @@ struct IndexBuilder {
     records: u64,
 }
 
-/// Scans one segment; returns the length of its valid prefix and the newest
-/// store time. Errors only for damage that a cut cannot explain.
-fn scan_segment(
-    data: &Bytes,
-    base: u64,
-    instance: u64,
-    st: &mut IndexBuilder,
-) -> Result<(u64, u64)> {
-    let mut pos = 0usize;
-    let mut newest = 0;
-    while let Some(len) = record_at(data, pos) {
-        let payload = data.slice(pos + RECORD_HEADER..pos + RECORD_HEADER + len);
-        let log_offset = base + pos as u64;
-        let m = decode_record(&payload, instance, log_offset).map_err(|e| {
-            untrusted(format!(
-                "record at log offset {log_offset} has a valid checksum but {e}"
-            ))
-        })?;
-        let queues = st.queues.entry(m.store_topic.clone()).or_default();
-        if queues.len() <= m.queue as usize {
-            queues.resize_with(m.queue as usize + 1, QueueEntries::default);
-        }
-        let q = &mut queues[m.queue as usize];
-        if q.entries.is_empty() && q.base == 0 {
-            q.base = m.queue_offset;
-        }
-        if m.queue_offset != q.end() {
-            return Err(untrusted(format!(
-                "record at log offset {log_offset} has queue offset {} in {}#{}, expected {}",
-                m.queue_offset,
-                m.store_topic,
-                m.queue,
-                q.end()
-            )));
-        }
-        q.entries.push_back(IndexEntry {
-            log_offset,
-            tag_hash: tag_hash(&m.tag),
-            deliver_at_ms: m.deliver_at_ms,
-        });
-        if m.store_topic == m.topic {
-            for k in &m.keys {
-                st.keys.add(&m.topic, k, log_offset);
+impl IndexBuilder {
+    /// Adds records in log order, checking that queue offsets follow on.
+    fn apply(&mut self, records: Vec<RecordMeta>) -> Result<()> {
+        for m in records {
+            let queues = self.queues.entry(m.store_topic.clone()).or_default();
+            if queues.len() <= m.queue as usize {
+                queues.resize_with(m.queue as usize + 1, QueueEntries::default);
             }
+            let q = &mut queues[m.queue as usize];
+            if q.entries.is_empty() && q.base == 0 {
+                q.base = m.queue_offset;
+            }
+            if m.queue_offset != q.end() {
+                return Err(untrusted(format!(
+                    "record at log offset {} has queue offset {} in {}#{}, expected {}",
+                    m.log_offset,
+                    m.queue_offset,
+                    m.store_topic,
+                    m.queue,
+                    q.end()
+                )));
+            }
+            q.entries.push_back(IndexEntry {
+                log_offset: m.log_offset,
+                tag_hash: m.tag_hash,
+                deliver_at_ms: m.deliver_at_ms,
+            });
+            for k in &m.keys {
+                self.keys.add(&m.store_topic, k, m.log_offset);
+            }
+            self.records += 1;
         }
-        newest = newest.max(m.stored_at_ms);
-        st.records += 1;
-        pos += RECORD_HEADER + len;
+        Ok(())
     }
-    Ok((pos as u64, newest))
-}
-
-/// The payload length of a valid record at `pos`, if there is one.
-fn record_at(data: &[u8], pos: usize) -> Option<usize> {
-    let head = data.get(pos..pos + RECORD_HEADER)?;
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-    if len == 0 || len > MAX_RECORD {
-        return None;
-    }
-    let payload = data.get(pos + RECORD_HEADER..pos + RECORD_HEADER + len)?;
-    (crc32c::crc32c(payload) == crc).then_some(len)
 }
 
 /// Looks for any valid record starting at or after `from` (slow; only run
