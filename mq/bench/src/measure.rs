@@ -99,9 +99,9 @@ pub fn body(size: usize) -> Bytes {
 /// Sends `count` messages of `body` through `target` from one publisher, untimed, so
 /// that connections, JIT-less caches and files exist before the first measurement.
 pub async fn warm_up<T: Target>(target: &T, plan: &Plan, count: u64) -> anyhow::Result<()> {
-    let mut publisher = target
-        .publisher()
+    let mut publisher = tokio::time::timeout(plan.send_timeout, target.publisher())
         .await
+        .context("connecting the warm-up publisher timed out")?
         .context("connect warm-up publisher")?;
     let body = body(plan.size);
     for _ in 0..count {
@@ -114,7 +114,7 @@ pub async fn warm_up<T: Target>(target: &T, plan: &Plan, count: u64) -> anyhow::
 
 /// Runs the publish phase; the target must have been reset for this run.
 pub async fn publish<T: Target>(target: &T, plan: &Plan) -> anyhow::Result<PublishOutcome> {
-    let publishers = connect_publishers(target, plan.publishers).await?;
+    let publishers = connect_publishers(target, plan).await?;
     let start = Instant::now();
     let senders = spawn_publishers(publishers, plan);
     let samples = tokio::time::timeout(plan.phase_timeout, join_publishers(senders))
@@ -129,11 +129,11 @@ pub async fn publish<T: Target>(target: &T, plan: &Plan) -> anyhow::Result<Publi
 /// Runs the produce → consume → ack phase; the target must have been reset for this run.
 pub async fn pipeline<T: Target>(target: &T, plan: &Plan) -> anyhow::Result<PipelineOutcome> {
     let progress = Arc::new(Progress::new(plan.messages));
-    let consumer = target
-        .consumer(progress.clone())
+    let consumer = tokio::time::timeout(plan.send_timeout, target.consumer(progress.clone()))
         .await
+        .context("connecting the consumer timed out")?
         .context("connect consumer")?;
-    let publishers = connect_publishers(target, plan.publishers).await?;
+    let publishers = connect_publishers(target, plan).await?;
 
     let start = Instant::now();
     let mut consuming = tokio::spawn(consumer.run());
@@ -141,8 +141,24 @@ pub async fn pipeline<T: Target>(target: &T, plan: &Plan) -> anyhow::Result<Pipe
     let run = async {
         tokio::pin!(publishing);
         let mut published: Option<(Vec<u64>, Duration)> = None;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last = (0, Instant::now());
         let consumed_after = loop {
             tokio::select! {
+                _ = tick.tick() => {
+                    // A consumer that stops receiving would otherwise hold the run until the
+                    // phase timeout.
+                    let acked = progress.get();
+                    if acked != last.0 {
+                        last = (acked, Instant::now());
+                    } else if published.is_some() && last.1.elapsed() > plan.send_timeout {
+                        bail!(
+                            "consumer stalled at {acked} of {} messages for {:?} after all were sent",
+                            plan.messages,
+                            plan.send_timeout
+                        );
+                    }
+                }
                 samples = &mut publishing, if published.is_none() => {
                     published = Some((samples?, start.elapsed()));
                 }
@@ -190,11 +206,12 @@ pub async fn pipeline<T: Target>(target: &T, plan: &Plan) -> anyhow::Result<Pipe
 
 async fn connect_publishers<T: Target>(
     target: &T,
-    count: usize,
+    plan: &Plan,
 ) -> anyhow::Result<Vec<T::Publisher>> {
-    let connecting = (0..count).map(|_| target.publisher());
-    futures::future::try_join_all(connecting)
+    let connecting = (0..plan.publishers).map(|_| target.publisher());
+    tokio::time::timeout(plan.send_timeout, futures::future::try_join_all(connecting))
         .await
+        .context("connecting the publishers timed out")?
         .context("connect publishers")
 }
 

@@ -204,7 +204,7 @@ async fn bench<T: Target>(target: &mut T, label: &str, durability: &str, args: &
     if args.warmup > 0 {
         tracing::info!(target = label, messages = args.warmup, "warm-up");
         let warm = async {
-            target.reset(&format!("{label}-warmup")).await?;
+            reset(target, &format!("{label}-warmup"), args).await?;
             measure::warm_up(target, &plan(1), args.warmup).await
         };
         if let Err(e) = warm.await {
@@ -218,9 +218,7 @@ async fn bench<T: Target>(target: &mut T, label: &str, durability: &str, args: &
 
         tracing::info!(target = label, publishers, "publish phase");
         let publish = async {
-            target
-                .reset(&format!("{label}-p{publishers}-publish"))
-                .await?;
+            reset(target, &format!("{label}-p{publishers}-publish"), args).await?;
             measure::publish(target, &plan).await
         };
         match publish.await {
@@ -230,9 +228,7 @@ async fn bench<T: Target>(target: &mut T, label: &str, durability: &str, args: &
 
         tracing::info!(target = label, publishers, "produce → consume → ack phase");
         let pipeline = async {
-            target
-                .reset(&format!("{label}-p{publishers}-pipeline"))
-                .await?;
+            reset(target, &format!("{label}-p{publishers}-pipeline"), args).await?;
             measure::pipeline(target, &plan).await
         };
         match pipeline.await {
@@ -244,6 +240,13 @@ async fn bench<T: Target>(target: &mut T, label: &str, durability: &str, args: &
         rows.push(row);
     }
     rows
+}
+
+async fn reset<T: Target>(target: &mut T, run: &str, args: &Args) -> anyhow::Result<()> {
+    tokio::time::timeout(args.send_timeout, target.reset(run))
+        .await
+        .with_context(|| format!("reset for {run} timed out"))?
+        .with_context(|| format!("reset for {run}"))
 }
 
 fn error_rows(label: &str, durability: &str, args: &Args, error: &anyhow::Error) -> Vec<Row> {
