@@ -147,6 +147,14 @@ fn segment_of(dir: &std::path::Path) -> std::path::PathBuf {
     segs.pop().expect("a segment")
 }
 
+/// Where the records of a segment end (the writer zero-fills ahead).
+fn data_end(seg: &std::path::Path) -> u64 {
+    let data = std::fs::read(seg).unwrap();
+    data.iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i as u64 + 1)
+}
+
 /// Sends `n` messages `m0..` and stops the broker with kill -9.
 async fn store_messages(dir: &std::path::Path, n: usize) {
     let broker = BrokerProcess::start(dir, "127.0.0.1:0", &[]).unwrap();
@@ -176,7 +184,7 @@ async fn a_truncated_last_record_is_cut_off_and_earlier_records_survive() {
     let dir = tempfile::tempdir().unwrap();
     store_messages(dir.path(), 10).await;
     let seg = segment_of(dir.path());
-    let len = std::fs::metadata(&seg).unwrap().len();
+    let len = data_end(&seg);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&seg)
@@ -191,12 +199,28 @@ async fn a_truncated_last_record_is_cut_off_and_earlier_records_survive() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_last_record_torn_inside_zero_filled_space_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    store_messages(dir.path(), 10).await;
+    let seg = segment_of(dir.path());
+    let mut data = std::fs::read(&seg).unwrap();
+    let n = data_end(&seg) as usize;
+    data[n - 30..n].fill(0); // the write of the last record's end never happened
+    std::fs::write(&seg, &data).unwrap();
+
+    let bodies = bodies_after_restart(dir.path(), 9).await;
+
+    let expected: Vec<String> = (0..9).map(|i| format!("m{i}")).collect();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_last_record_is_cut_off_and_earlier_records_survive() {
     let dir = tempfile::tempdir().unwrap();
     store_messages(dir.path(), 10).await;
     let seg = segment_of(dir.path());
     let mut data = std::fs::read(&seg).unwrap();
-    let n = data.len();
+    let n = data_end(&seg) as usize;
     data[n - 2] ^= 0xFF; // inside the last record's body
     std::fs::write(&seg, &data).unwrap();
 

@@ -272,6 +272,7 @@ impl Writer {
                 if pos + rec_len > self.segments.capacity && pos > 0 {
                     self.flush(&active, buf, now)?;
                     let base = active.base + self.segments.capacity.max(active.len());
+                    active.seal()?;
                     let next = self
                         .segments
                         .push(Segment::create(&self.segments.dir, base)?);
@@ -329,7 +330,7 @@ impl Writer {
         if buf.is_empty() {
             return Ok(());
         }
-        seg.append(buf, now)?;
+        seg.append(buf, now, self.segments.capacity)?;
         buf.clear();
         if self.sync {
             let t = Instant::now();

@@ -137,7 +137,10 @@ pub fn recover(
         let sum = summary::scan(&data, base)
             .map_err(|e| untrusted(format!("{}: {e}", path.display())))?;
         let (good_len, newest) = (sum.len, sum.newest_ms());
-        if good_len < data.len() as u64 {
+        // Zeros after the data were written ahead by the writer (or a segment
+        // was not sealed before a crash): dropping them loses nothing.
+        let zero_tail = data[good_len as usize..].iter().all(|&b| b == 0);
+        if good_len < data.len() as u64 && !zero_tail {
             let at = base + good_len;
             if !last {
                 return Err(untrusted(format!(
@@ -164,10 +167,13 @@ pub fn recover(
             tracing::warn!(segment = %path.display(), at, cut = data.len() as u64 - good_len,
                 "cutting off a torn or corrupt tail");
             truncated_bytes += data.len() as u64 - good_len;
+        }
+        if good_len < data.len() as u64 {
             let f = fs::OpenOptions::new().write(true).open(&path)?;
             f.set_len(good_len)?;
             f.sync_all()?;
-        } else if !last {
+        }
+        if !last {
             summary::write(&index_dir, &sum)?;
         }
         state

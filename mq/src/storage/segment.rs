@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 
 /// Bytes in front of each record payload: length and checksum.
 pub const RECORD_HEADER: usize = 8;
+/// Zeros written ahead of the data at a time.
+const PREALLOC_CHUNK: u64 = 4 * 1024 * 1024;
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// An open segment file.
 #[derive(Debug)]
@@ -21,8 +24,11 @@ pub struct Segment {
     pub base: u64,
     pub path: PathBuf,
     file: File,
-    /// Bytes written (and, in sync mode, durable) so far.
+    /// Bytes of records written (and, in sync mode, durable) so far.
     len: AtomicU64,
+    /// File length: records plus zeros written ahead of them, so that an
+    /// fdatasync after an append need not also persist a new file size.
+    allocated: AtomicU64,
     /// Newest store time of any record in the segment (ms), for retention.
     newest_ms: AtomicU64,
 }
@@ -51,17 +57,20 @@ impl Segment {
             path,
             file,
             len: AtomicU64::new(0),
+            allocated: AtomicU64::new(0),
             newest_ms: AtomicU64::new(0),
         })
     }
 
     pub fn open(path: PathBuf, base: u64, len: u64, newest_ms: u64) -> Result<Segment> {
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let allocated = file.metadata()?.len().max(len);
         Ok(Segment {
             base,
             path,
             file,
             len: AtomicU64::new(len),
+            allocated: AtomicU64::new(allocated),
             newest_ms: AtomicU64::new(newest_ms),
         })
     }
@@ -79,11 +88,34 @@ impl Segment {
     }
 
     /// Writes bytes at the current end; only the log writer calls this.
-    pub fn append(&self, bytes: &[u8], newest_ms: u64) -> Result<()> {
+    /// Zeros are written ahead in chunks up to `capacity` (preallocation).
+    pub fn append(&self, bytes: &[u8], newest_ms: u64, capacity: u64) -> Result<()> {
         let pos = self.len();
+        let end = pos + bytes.len() as u64;
+        let allocated = self.allocated.load(Ordering::Relaxed);
+        if end > allocated {
+            let target = (allocated + PREALLOC_CHUNK).min(capacity).max(end);
+            let mut at = end;
+            while at < target {
+                let n = (target - at).min(ZEROS.len() as u64) as usize;
+                self.file.write_all_at(&ZEROS[..n], at)?;
+                at += n as u64;
+            }
+            self.allocated.store(target, Ordering::Relaxed);
+        }
         self.file.write_all_at(bytes, pos)?;
-        self.len.store(pos + bytes.len() as u64, Ordering::Release);
+        self.len.store(end, Ordering::Release);
         self.newest_ms.fetch_max(newest_ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Cuts the zeros written ahead and makes the file durable: called when
+    /// the writer moves on, so a sealed segment's length is its data.
+    pub fn seal(&self) -> Result<()> {
+        let len = self.len();
+        self.file.set_len(len)?;
+        self.file.sync_all()?;
+        self.allocated.store(len, Ordering::Relaxed);
         Ok(())
     }
 
