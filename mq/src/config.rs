@@ -30,7 +30,18 @@ pub struct BrokerConfig {
     pub offset_flush_interval: Duration,
     /// `MQ_RECOVERY=truncate`: see [`StoreConfig::cut_damaged_tail`].
     pub cut_damaged_tail: bool,
+    /// Delay of each delay level, level 1 first (`MQ_DELAY_LEVELS`).
+    pub delay_levels: Vec<Duration>,
+    /// A half message undecided this long is checked back (`MQ_TXN_CHECK_AFTER`).
+    pub txn_check_after: Duration,
+    /// Time between check-backs of one half message (`MQ_TXN_CHECK_INTERVAL`).
+    pub txn_check_interval: Duration,
+    /// Check-backs before an undecided half message is discarded (`MQ_TXN_CHECK_MAX`).
+    pub txn_check_max: u32,
 }
+
+/// The default delay levels (RocketMQ's, 18 levels; level 16 is 30 minutes).
+pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
 
 /// The default retry schedule (RocketMQ's, 16 steps).
 pub const DEFAULT_RETRY_SCHEDULE: &str = "10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
@@ -53,6 +64,10 @@ impl BrokerConfig {
             default_queues: 4,
             offset_flush_interval: Duration::from_millis(200),
             cut_damaged_tail: false,
+            delay_levels: parse_schedule(DEFAULT_DELAY_LEVELS).unwrap_or_default(),
+            txn_check_after: Duration::from_secs(6),
+            txn_check_interval: Duration::from_secs(30),
+            txn_check_max: 15,
         }
     }
 
@@ -78,6 +93,18 @@ impl BrokerConfig {
         }
         if let Some(v) = var("MQ_RETRY_SCHEDULE") {
             c.retry_schedule = parse_schedule(&v)?;
+        }
+        if let Some(v) = var("MQ_DELAY_LEVELS") {
+            c.delay_levels = parse_schedule(&v)?;
+        }
+        if let Some(v) = var("MQ_TXN_CHECK_AFTER") {
+            c.txn_check_after = parse_duration(&v)?;
+        }
+        if let Some(v) = var("MQ_TXN_CHECK_INTERVAL") {
+            c.txn_check_interval = parse_duration(&v)?;
+        }
+        if let Some(v) = var("MQ_TXN_CHECK_MAX") {
+            c.txn_check_max = parse_num(&v, "MQ_TXN_CHECK_MAX")?;
         }
         if let Some(v) = var("MQ_SEGMENT_SIZE") {
             c.segment_size = parse_size(&v)?;
@@ -201,6 +228,9 @@ mod tests {
         assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
         assert_eq!(parse_size("4096").unwrap(), 4096);
         assert_eq!(parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap().len(), 16);
+        let levels = parse_schedule(DEFAULT_DELAY_LEVELS).unwrap();
+        assert_eq!(levels.len(), 18);
+        assert_eq!(levels[15], Duration::from_secs(30 * 60));
         assert!(parse_schedule("").is_err());
     }
 }

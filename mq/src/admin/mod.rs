@@ -3,6 +3,7 @@
 //! and a small dashboard page.
 
 mod dashboard;
+mod pending;
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use tokio::net::TcpListener;
 use crate::broker::BrokerCore;
 use crate::error::{Error, ErrorCode};
 use crate::message::MessageId;
-use crate::storage::index::{DLQ_PREFIX, RETRY_PREFIX};
+use crate::storage::index::{DELAY_TOPIC, DLQ_PREFIX, HALF_TOPIC, RETRY_PREFIX, TXN_OP_TOPIC};
 
 type Core = State<Arc<BrokerCore>>;
 
@@ -42,6 +43,7 @@ pub fn router(core: Arc<BrokerCore>) -> Router {
         .route("/groups/{group}", get(group))
         .route("/messages/{id}", get(message_by_id))
         .route("/messages", get(messages_by_key))
+        .route("/delayed", get(pending::delayed))
         .route("/dlq/{group}", get(dead_letters))
         .route("/dlq/{group}/{id}/resend", post(resend))
         .route("/metrics", get(|| async { crate::metrics::render() }))
@@ -100,6 +102,12 @@ pub fn topics_json(core: &BrokerCore) -> Value {
                 "retry"
             } else if t.name.starts_with(DLQ_PREFIX) {
                 "dlq"
+            } else if t.name == DELAY_TOPIC {
+                "delay"
+            } else if t.name == HALF_TOPIC {
+                "half"
+            } else if t.name == TXN_OP_TOPIC {
+                "txn-op"
             } else {
                 "normal"
             };
@@ -116,7 +124,11 @@ pub fn topics_json(core: &BrokerCore) -> Value {
             json!({ "topic": t.name, "kind": kind, "messages": messages, "queues": queues })
         })
         .collect();
-    json!({ "topics": topics, "log_bytes": core.store.log_bytes() })
+    json!({
+        "topics": topics,
+        "log_bytes": core.store.log_bytes(),
+        "delayed_pending": core.delays.len(),
+    })
 }
 
 async fn topics(State(core): Core) -> Json<Value> {

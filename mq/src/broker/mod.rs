@@ -3,6 +3,7 @@
 //! handling, and [`Broker::start`] which runs the TCP server, the admin API
 //! and the background tasks (offset flushing, retention) until shutdown.
 
+pub mod delay;
 pub mod rebalance;
 mod start;
 pub mod subscription;
@@ -19,11 +20,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::BrokerConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::message::{
-    Message, MessageId, RecordHeader, StoredMessage, body_too_large, now_ms, validate_topic,
+    Message, MessageId, PROPERTY_DELAY_LEVEL, PROPERTY_DELAY_MS, RecordHeader, StoredMessage,
+    body_too_large, now_ms, validate_topic,
 };
 use crate::protocol::{ConsumeFrom, SendReceipt};
-use crate::storage::Store;
-use crate::storage::index::{DLQ_PREFIX, RETRY_PREFIX};
+use crate::storage::index::{DELAY_TOPIC, DLQ_PREFIX, RETRY_PREFIX, Topic};
+use crate::storage::{AppendItem, Store};
+use delay::DelayQueue;
 use subscription::{SubSettings, Subscription, SubscriptionHandle};
 
 /// State shared by every connection and background task.
@@ -34,6 +37,8 @@ pub struct BrokerCore {
     next_id: AtomicU64,
     next_sub: AtomicU32,
     pub shutdown: CancellationToken,
+    /// Delayed messages waiting for their time.
+    pub delays: DelayQueue,
 }
 
 impl BrokerCore {
@@ -98,29 +103,43 @@ impl BrokerCore {
             }
         }
         let topic = self.store.topic(&topic_name);
-        let n = topic.queue_count();
-        let queues: Vec<u32> = messages
-            .iter()
-            .map(|m| match &m.sharding_key {
-                Some(k) => crc32c::crc32c(k.as_bytes()) % n,
-                None => topic.next_queue.fetch_add(1, Ordering::Relaxed) % n,
-            })
-            .collect();
-        let items = messages
-            .iter()
-            .zip(&queues)
-            .map(|(m, &queue)| {
-                let header = RecordHeader {
-                    queue,
+        let now = now_ms();
+        let mut items = Vec::with_capacity(messages.len());
+        let mut delayed = Vec::with_capacity(messages.len());
+        for mut m in messages {
+            let header = match self.resolve_delay(&mut m, now)? {
+                Some(at) => {
+                    delayed.push(Some(at));
+                    items.push(self.store.prepare(
+                        &self.store.topic(DELAY_TOPIC),
+                        RecordHeader {
+                            queue: 0,
+                            attempt: 1,
+                            origin_offset: None,
+                            deliver_at_ms: at,
+                        },
+                        &m,
+                    ));
+                    continue;
+                }
+                None => RecordHeader {
+                    queue: self.pick_queue(&topic, m.sharding_key.as_deref()),
                     attempt: 1,
                     origin_offset: None,
-                    deliver_at_ms: m.deliver_at_ms.unwrap_or(0),
-                };
-                self.store.prepare(&topic, header, m)
-            })
-            .collect();
+                    deliver_at_ms: 0,
+                },
+            };
+            delayed.push(None);
+            items.push(self.store.prepare(&topic, header, &m));
+        }
+        let queues: Vec<u32> = items.iter().map(|i| i.queue).collect();
         let appended = self.store.append(items).await?;
         metrics::counter!("mq_sends_total").increment(appended.len() as u64);
+        for (a, at) in appended.iter().zip(&delayed) {
+            if let Some(at) = at {
+                self.delays.add(*at, a.log_offset);
+            }
+        }
         Ok(appended
             .iter()
             .zip(queues)
@@ -130,6 +149,71 @@ impl BrokerCore {
                 queue_offset: a.queue_offset,
             })
             .collect())
+    }
+
+    /// The queue of `topic` for a message: fixed by its sharding key, else
+    /// round robin.
+    pub fn pick_queue(&self, topic: &Topic, sharding_key: Option<&str>) -> u32 {
+        let n = topic.queue_count();
+        match sharding_key {
+            Some(k) => crc32c::crc32c(k.as_bytes()) % n,
+            None => topic.next_queue.fetch_add(1, Ordering::Relaxed) % n,
+        }
+    }
+
+    /// When a message asks to be delivered, if later than `now`: from its
+    /// delay level, delay or deliver-at time (the delay properties are
+    /// consumed here, and the time written into the message).
+    fn resolve_delay(&self, m: &mut Message, now: u64) -> Result<Option<u64>> {
+        let mut at = m.deliver_at_ms;
+        if let Some(level) = m.properties.remove(PROPERTY_DELAY_LEVEL) {
+            let levels = &self.config.delay_levels;
+            let n: usize = level.trim().parse().map_err(|_| {
+                Error::Invalid(format!("bad delay level {level:?}: use 0-{}", levels.len()))
+            })?;
+            if n > levels.len() {
+                return Err(Error::Invalid(format!(
+                    "delay level {n} does not exist: the broker has levels 1-{}",
+                    levels.len()
+                )));
+            }
+            if n > 0 {
+                at = Some(now + levels[n - 1].as_millis() as u64);
+            }
+        }
+        if let Some(ms) = m.properties.remove(PROPERTY_DELAY_MS) {
+            let ms: u64 = ms
+                .trim()
+                .parse()
+                .map_err(|_| Error::Invalid(format!("bad delay {ms:?}: milliseconds")))?;
+            at = Some(now + ms);
+        }
+        let at = at.filter(|&t| t > now);
+        m.deliver_at_ms = at;
+        Ok(at)
+    }
+
+    /// The copy of a delayed (or committed half) message `m` that goes to its
+    /// own topic, naming `m` as its origin so that it keeps `m`'s id.
+    pub fn release_item(&self, m: StoredMessage, deliver_at_ms: u64) -> AppendItem {
+        let topic = self.store.topic(&m.topic);
+        let header = RecordHeader {
+            queue: self.pick_queue(&topic, m.sharding_key.as_deref()),
+            attempt: 1,
+            origin_offset: Some(m.id.offset),
+            deliver_at_ms,
+        };
+        let message = Message {
+            topic: m.topic,
+            tag: m.tag,
+            keys: m.keys,
+            body: m.body,
+            properties: m.properties,
+            sharding_key: m.sharding_key,
+            deliver_at_ms: Some(deliver_at_ms).filter(|&t| t > 0),
+            born_at_ms: m.born_at_ms,
+        };
+        self.store.prepare(&topic, header, &message)
     }
 
     /// Messages in `group`'s dead letter queue, oldest first.

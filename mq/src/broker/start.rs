@@ -47,7 +47,10 @@ impl Broker {
             next_id: Default::default(),
             next_sub: Default::default(),
             shutdown: shutdown.clone(),
+            delays: Default::default(),
         });
+        let unresolved = core.store.take_unresolved();
+        super::delay::restore(&core, &unresolved);
         crate::metrics::install();
         let mut tasks = vec![
             tokio::spawn(crate::server::run(listener, core.clone())),
@@ -55,6 +58,7 @@ impl Broker {
         ];
         tasks.push(tokio::spawn(flush_offsets(core.clone())));
         tasks.push(tokio::spawn(retention(core.clone())));
+        tasks.push(tokio::spawn(super::delay::run(core.clone())));
         tracing::info!(%addr, %admin_addr, "broker started");
         Ok(BrokerHandle {
             addr,
@@ -112,6 +116,8 @@ async fn retention(core: Arc<BrokerCore>) {
             _ = tokio::time::sleep(every) => {}
             _ = core.shutdown.cancelled() => break,
         }
+        core.store
+            .set_retention_floor(core.delays.min_log_offset().unwrap_or(u64::MAX));
         let store = core.store.clone();
         match tokio::task::spawn_blocking(move || store.apply_retention()).await {
             Ok(Ok(_)) => {}

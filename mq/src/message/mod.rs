@@ -19,6 +19,16 @@ use crate::error::{Error, Result};
 /// Largest body the broker accepts (4 MiB).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Property asking the broker to delay a message by one of its delay levels
+/// (1-based: level 16 is the 16th step of `MQ_DELAY_LEVELS`, 30 minutes by
+/// default). The broker resolves and removes it.
+pub const PROPERTY_DELAY_LEVEL: &str = "MQ_DELAY_LEVEL";
+/// Property asking the broker to delay a message by this many milliseconds
+/// from when it stores it. The broker resolves and removes it.
+pub const PROPERTY_DELAY_MS: &str = "MQ_DELAY_MS";
+/// Property of a half message naming its producer group (set by the broker).
+pub const PROPERTY_PRODUCER_GROUP: &str = "MQ_PRODUCER_GROUP";
+
 /// A message as a producer hands it to the broker.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Message {
@@ -60,6 +70,33 @@ impl Message {
 
     pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.insert(name.into(), value.into());
+        self
+    }
+
+    /// Delivers the message `delay` after the broker stored it (any
+    /// duration; a zero delay is no delay).
+    pub fn with_delay(self, delay: std::time::Duration) -> Self {
+        self.with_property(PROPERTY_DELAY_MS, delay.as_millis().to_string())
+    }
+
+    /// Delivers the message after the broker's delay level `level` (1-based,
+    /// RocketMQ's levels by default: 1 = 1 s … 16 = 30 min … 18 = 2 h; 0 is
+    /// no delay).
+    pub fn with_delay_level(self, level: u8) -> Self {
+        self.with_property(PROPERTY_DELAY_LEVEL, level.to_string())
+    }
+
+    /// Delivers the message at this time (ms since the epoch); a time in the
+    /// past means at once.
+    pub fn with_deliver_at(mut self, deliver_at_ms: u64) -> Self {
+        self.deliver_at_ms = Some(deliver_at_ms);
+        self
+    }
+
+    /// Pins the message to one queue of its topic: messages with the same
+    /// sharding key are stored, and consumed by an orderly consumer, in order.
+    pub fn with_sharding_key(mut self, key: impl Into<String>) -> Self {
+        self.sharding_key = Some(key.into());
         self
     }
 

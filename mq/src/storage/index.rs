@@ -15,6 +15,18 @@ use tokio::sync::watch;
 pub const RETRY_PREFIX: &str = "%RETRY%";
 /// Prefix of the per-group dead letter topics (`%DLQ%group`).
 pub const DLQ_PREFIX: &str = "%DLQ%";
+/// Delayed messages wait here until due; then a copy goes to their topic.
+pub const DELAY_TOPIC: &str = "%DELAY%";
+/// Half (transactional) messages wait here until committed or rolled back.
+pub const HALF_TOPIC: &str = "%HALF%";
+/// Transaction ops (rollback, discard) that resolve a half message.
+pub const TXN_OP_TOPIC: &str = "%TXN_OP%";
+
+/// Whether records of `topic` wait to be resolved by a later record that
+/// names them as its origin (delayed and half messages).
+pub fn is_scheduling_topic(topic: &str) -> bool {
+    topic == DELAY_TOPIC || topic == HALF_TOPIC
+}
 
 /// Where one message of a queue lives in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

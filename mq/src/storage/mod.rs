@@ -10,15 +10,20 @@ pub mod recovery;
 pub mod segment;
 pub mod summary;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::message::{
     Message, MessageId, RecordHeader, StoredMessage, decode_record, encode_record, now_ms,
 };
-use index::{DLQ_PREFIX, KeyIndex, RETRY_PREFIX, Topic, TopicTable, tag_hash};
+use index::{
+    DLQ_PREFIX, KeyIndex, RETRY_PREFIX, TXN_OP_TOPIC, Topic, TopicTable, is_scheduling_topic,
+    tag_hash,
+};
 pub use log::{AppendItem, Appended, FlushMode};
 use log::{LogWriter, Segments};
 use offsets::ConsumerOffsets;
@@ -50,6 +55,12 @@ pub struct Store {
     segments: Arc<Segments>,
     writer: LogWriter,
     config: StoreConfig,
+    /// Unresolved delayed and half messages found by recovery, until the
+    /// broker takes them (see [`Store::take_unresolved`]).
+    unresolved: Mutex<BTreeSet<u64>>,
+    /// Lowest log offset still needed by a pending delayed or half message:
+    /// retention keeps the segment holding it.
+    retention_floor: AtomicU64,
 }
 
 impl Store {
@@ -85,11 +96,25 @@ impl Store {
             segments,
             writer,
             config,
+            unresolved: Mutex::new(rec.unresolved),
+            retention_floor: AtomicU64::new(u64::MAX),
         })
     }
 
     pub fn config(&self) -> &StoreConfig {
         &self.config
+    }
+
+    /// Log offsets of the delayed and half messages recovery found pending
+    /// (taken once; later calls get an empty set).
+    pub fn take_unresolved(&self) -> BTreeSet<u64> {
+        std::mem::take(&mut *self.unresolved.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Sets the lowest log offset retention must keep (`u64::MAX`: none);
+    /// pending delayed and half messages outlive the retention period.
+    pub fn set_retention_floor(&self, log_offset: u64) {
+        self.retention_floor.store(log_offset, Ordering::Relaxed);
     }
 
     /// The topic, created on first use.
@@ -176,6 +201,7 @@ impl Store {
     /// older than the retention; returns how many were deleted.
     pub fn apply_retention(&self) -> Result<usize> {
         let cutoff = now_ms().saturating_sub(self.config.retention.as_millis() as u64);
+        let floor = self.retention_floor.load(Ordering::Relaxed);
         let all = self.segments.all();
         let mut removed = 0;
         for seg in all.iter().take(all.len().saturating_sub(1)) {
@@ -188,6 +214,9 @@ impl Store {
                 .get(1)
                 .map(|s| s.base)
                 .unwrap_or(u64::MAX);
+            if floor < next_base {
+                break; // holds a pending delayed or half message
+            }
             self.topics.trim_below(next_base);
             self.keys.trim_below(next_base);
             self.segments.remove(seg.base);
@@ -216,7 +245,7 @@ impl Store {
 fn queues_for(config: &StoreConfig, topic: &str) -> u32 {
     if topic.starts_with(RETRY_PREFIX) {
         config.retry_levels.max(1)
-    } else if topic.starts_with(DLQ_PREFIX) {
+    } else if topic.starts_with(DLQ_PREFIX) || is_scheduling_topic(topic) || topic == TXN_OP_TOPIC {
         1
     } else {
         config.default_queues.max(1)

@@ -7,13 +7,13 @@
 //! sequence, an unknown format — means the directory cannot be trusted: the
 //! broker refuses to start and says why, rather than guess.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::Path;
 
 use bytes::Bytes;
 
-use super::index::{IndexEntry, KeyIndex, QueueEntries, Topic, TopicTable};
+use super::index::{IndexEntry, KeyIndex, QueueEntries, Topic, TopicTable, is_scheduling_topic};
 use super::segment::{RECORD_HEADER, Segment, sync_dir};
 use super::summary::{self, RecordMeta, record_at};
 use crate::error::{Error, Result};
@@ -28,6 +28,9 @@ pub struct Recovered {
     pub topics: TopicTable,
     pub keys: KeyIndex,
     pub records: u64,
+    /// Log offsets of delayed and half messages that no later record
+    /// resolved (no due copy, commit, rollback or discard yet).
+    pub unresolved: BTreeSet<u64>,
     /// Bytes cut off the tail of the last segment.
     pub truncated_bytes: u64,
 }
@@ -197,6 +200,7 @@ pub fn recover(
         topics,
         keys: state.keys,
         records: state.records,
+        unresolved: state.unresolved,
         truncated_bytes,
     })
 }
@@ -206,6 +210,7 @@ struct IndexBuilder {
     queues: HashMap<String, Vec<QueueEntries>>,
     keys: KeyIndex,
     records: u64,
+    unresolved: BTreeSet<u64>,
 }
 
 impl IndexBuilder {
@@ -237,6 +242,11 @@ impl IndexBuilder {
             });
             for k in &m.keys {
                 self.keys.add(&m.store_topic, k, m.log_offset);
+            }
+            if is_scheduling_topic(&m.store_topic) {
+                self.unresolved.insert(m.log_offset);
+            } else if let Some(origin) = m.origin_offset {
+                self.unresolved.remove(&origin);
             }
             self.records += 1;
         }

@@ -1,6 +1,6 @@
 //! Segment summaries: for each sealed (full) segment, a small file in
 //! `index/` listing every record's index data — store topic, queue, queue
-//! offset, log offset, tag hash, deliver-at, store time and keys — without
+//! offset, log offset, tag hash, deliver-at, store time, origin and keys — without
 //! the bodies. Recovery loads the indexes of sealed segments from their
 //! summaries and scans only the active segment, so a restart does not read
 //! the whole log. A missing or damaged summary is rebuilt by scanning its
@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::message::decode_record;
 use crate::wire::{WireReader, WireWrite};
 
-const MAGIC: &[u8; 8] = b"MQSUM001";
+const MAGIC: &[u8; 8] = b"MQSUM002";
 /// Largest record payload a scan believes (a 4 MiB body plus headers).
 const MAX_RECORD: usize = 8 * 1024 * 1024;
 
@@ -31,6 +31,9 @@ pub struct RecordMeta {
     pub tag_hash: u32,
     pub deliver_at_ms: u64,
     pub stored_at_ms: u64,
+    /// Log offset of the record this one copies (retry, dead letter, due
+    /// delayed and committed half messages, transaction ops).
+    pub origin_offset: Option<u64>,
     /// Keys to index (only for originals, not retry or dead letter copies).
     pub keys: Vec<String>,
 }
@@ -85,7 +88,9 @@ pub fn scan(data: &Bytes, base: u64) -> Result<SegmentSummary> {
             ))
         })?;
         let original = m.store_topic == m.topic;
+        let origin_offset = (m.id.offset != log_offset).then_some(m.id.offset);
         records.push(RecordMeta {
+            origin_offset,
             tag_hash: tag_hash(&m.tag),
             keys: if original { m.keys } else { Vec::new() },
             store_topic: m.store_topic,
@@ -119,6 +124,7 @@ pub fn write(index_dir: &Path, s: &SegmentSummary) -> Result<()> {
         out.put_u32(r.tag_hash);
         out.put_u64(r.deliver_at_ms);
         out.put_u64(r.stored_at_ms);
+        out.put_u64(r.origin_offset.unwrap_or(u64::MAX));
         out.put_strings(&r.keys);
     }
     let crc = crc32c::crc32c(&out);
@@ -170,6 +176,7 @@ fn decode(data: &[u8], base: u64) -> Result<SegmentSummary> {
             tag_hash: r.u32()?,
             deliver_at_ms: r.u64()?,
             stored_at_ms: r.u64()?,
+            origin_offset: Some(r.u64()?).filter(|&o| o != u64::MAX),
             keys: r.strings()?,
         });
     }

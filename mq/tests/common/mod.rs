@@ -116,3 +116,28 @@ pub async fn admin_get(admin: &str, path: &str) -> serde_json::Value {
         .await
         .expect("admin JSON")
 }
+
+/// Deliveries seen by a [`collect`] consumer, with when each arrived.
+pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<(mq::StoredMessage, Instant)>>>;
+
+/// Starts a consumer that acknowledges everything and records each delivery.
+pub async fn collect(config: mq::ConsumerConfig) -> (mq::Consumer, Seen) {
+    let seen: Seen = Default::default();
+    let s = seen.clone();
+    let consumer = mq::Consumer::start(config, move |m| {
+        s.lock().unwrap().push((m, Instant::now()));
+        async { mq::ConsumeResult::Ack }
+    })
+    .await
+    .expect("consumer starts");
+    (consumer, seen)
+}
+
+/// Bodies of the deliveries seen so far.
+pub fn bodies(seen: &Seen) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|(m, _)| m.body_text())
+        .collect()
+}
