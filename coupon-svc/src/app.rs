@@ -2,10 +2,13 @@
 
 use services::{
     clients::UserClient,
+    consumer_log::{Subscription, spawn_consumer},
+    contracts::order::{CANCEL_TAG, ORDER_TOPIC},
     server::{Runtime, Server, ShopApp},
 };
 
 use crate::{
+    consumers::order_cancel,
     http,
     settings::{SERVICE, Settings},
 };
@@ -24,9 +27,15 @@ pub struct App {
 }
 
 impl App {
-    /// Sets up the database (migrated in the background), binds `LISTEN_ADDR`.
+    /// Sets up the database (migrated in the background), starts the consumers, binds
+    /// `LISTEN_ADDR`.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let runtime = Runtime::start(settings)?;
+        let mut runtime = Runtime::start(settings)?;
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(order_cancel::GROUP, ORDER_TOPIC, CANCEL_TAG),
+            order_cancel::ReleaseOnCancel,
+        );
         let state = AppState {
             db: runtime.db.clone(),
             users: UserClient::from_settings(&runtime.settings),

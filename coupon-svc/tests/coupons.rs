@@ -131,7 +131,15 @@ async fn request_ids_metrics_openapi_and_health_work() {
     checks::request_id_is_echoed_or_generated(&coupons).await;
     checks::metrics_show_route(&coupons, "/coupons").await;
     checks::metrics_show_route(&coupons, "/coupons/{coupon_id}").await;
-    checks::openapi_lists_exactly(&coupons, &["/coupons", "/coupons/{coupon_id}"]).await;
+    checks::openapi_lists_exactly(
+        &coupons,
+        &[
+            "/coupons",
+            "/coupons/{coupon_id}",
+            "/internal/coupons/{coupon_id}/use",
+        ],
+    )
+    .await;
     checks::health_is_ok(&coupons).await;
 }
 

@@ -1,10 +1,21 @@
-//! The goods-svc application: state, router and background tasks on the shared runtime.
+//! The goods-svc application: state, router and background tasks (the `stock`/`deduct`
+//! and `order`/`cancel` consumers, the stock reconciler) on the shared runtime.
 
-use services::server::{Runtime, Server, ShopApp};
+use services::{
+    consumer_log::{Subscription, spawn_consumer},
+    contracts::{
+        goods::{DEDUCT_TAG, STOCK_TOPIC},
+        order::{CANCEL_TAG, ORDER_TOPIC},
+    },
+    publisher::Publisher,
+    server::{Runtime, Server, ShopApp},
+};
 
 use crate::{
+    consumers::{order_cancel, stock_deduct},
     http,
     settings::{SERVICE, Settings},
+    stock::{Stock, publisher::JournalPublisher, reconciler},
 };
 
 /// What handlers share.
@@ -13,6 +24,8 @@ pub struct AppState {
     pub db: services::db::Database,
     /// The Redis cache of available stock.
     pub cache: services::cache::Cache,
+    /// Reservations and the cache rebuild.
+    pub stock: Stock,
 }
 
 /// goods-svc, bound and ready to run.
@@ -21,12 +34,39 @@ pub struct App {
 }
 
 impl App {
-    /// Sets up the database (migrated in the background) and Redis, binds `LISTEN_ADDR`.
+    /// Sets up the database (migrated in the background) and Redis, starts the
+    /// consumers and the reconciler, binds `LISTEN_ADDR`.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let runtime = Runtime::start(settings)?;
+        let mut runtime = Runtime::start(settings)?;
+        let stock = Stock {
+            db: runtime.db.clone(),
+            cache: runtime.cache.clone(),
+            publisher: JournalPublisher::new(Publisher::new(&runtime.settings.mq_addr)),
+            reserve_timeout: runtime.settings.stock_reserve_timeout,
+        };
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(stock_deduct::GROUP, STOCK_TOPIC, DEDUCT_TAG),
+            stock_deduct::ApplyJournal,
+        );
+        let return_stock = order_cancel::ReturnStockOnCancel {
+            cache: runtime.cache.clone(),
+        };
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(order_cancel::GROUP, ORDER_TOPIC, CANCEL_TAG),
+            return_stock,
+        );
+        let interval = runtime.settings.stock_reconcile_interval;
+        let shutdown = runtime.shutdown.clone();
+        runtime.spawn_task(
+            "stock reconciler",
+            reconciler::run(stock.clone(), interval, shutdown),
+        );
         let state = AppState {
             db: runtime.db.clone(),
             cache: runtime.cache.clone(),
+            stock,
         };
         let server = Server::bind(runtime, http::router(state), http::openapi()).await?;
         Ok(App { server })

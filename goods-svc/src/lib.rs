@@ -6,6 +6,7 @@ pub mod consumers;
 pub mod domain;
 pub mod http;
 pub mod settings;
+pub mod stock;
 pub mod store;
 
 pub use app::App;

@@ -15,11 +15,19 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// Histogram buckets (seconds) for every histogram: fsyncs of 100 µs up to HTTP
+/// requests of seconds. Without buckets the exporter renders summaries instead.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
 /// Installs the recorder once (later calls do nothing) and starts a thread
 /// that drains histogram samples every 5 s, so memory stays bounded even
 /// when nobody scrapes.
 pub fn install() {
-    HANDLE.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+    let builder = PrometheusBuilder::new().set_buckets(BUCKETS);
+    HANDLE.get_or_init(|| match builder.and_then(|b| b.install_recorder()) {
         Ok(h) => {
             let upkeep = h.clone();
             let spawned = std::thread::Builder::new().name("mq-metrics-upkeep".into()).spawn(move || {

@@ -8,7 +8,9 @@
 //! start services through [`testkit`].
 
 pub mod cache;
+pub mod cancelled_orders;
 pub mod clients;
+pub mod consumer_log;
 pub mod contracts;
 pub mod db;
 pub mod error;
@@ -17,6 +19,8 @@ pub mod ids;
 pub mod json;
 pub mod launcher;
 pub mod money;
+pub mod outbox;
+pub mod publisher;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

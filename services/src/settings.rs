@@ -81,11 +81,15 @@ impl Service {
         let mut vars = vec!["LISTEN_ADDR", "DATABASE_URL", "REDIS_URL", "MQ_ADDR"];
         vars.extend(Service::ALL.iter().map(|s| s.url_var()));
         match self {
-            Service::Order => {
-                vars.extend(["ORDER_PAY_TIMEOUT", "ORDER_ABANDON_AFTER", "SHOP_FAULTS"])
-            }
-            Service::Pay => vars.push("PAY_CALLBACK_SECRET"),
-            Service::Goods | Service::Coupon | Service::User => {}
+            Service::Order => vars.extend([
+                "ORDER_PAY_TIMEOUT",
+                "ORDER_ABANDON_AFTER",
+                "SHOP_FAULTS",
+                "OUTBOX_RETRY_AFTER",
+            ]),
+            Service::Pay => vars.extend(["PAY_CALLBACK_SECRET", "OUTBOX_RETRY_AFTER"]),
+            Service::Goods => vars.extend(["STOCK_RESERVE_TIMEOUT", "STOCK_RECONCILE_INTERVAL"]),
+            Service::Coupon | Service::User => {}
         }
         vars
     }
@@ -124,6 +128,18 @@ pub struct Settings {
     /// `None` when `PAY_CALLBACK_SECRET` is unset: the dev secret applies.
     pub pay_callback_secret: Option<String>,
     pub faults_enabled: bool,
+    /// `OUTBOX_RETRY_AFTER` (order, pay): how long a local message table row waits
+    /// for its immediate send before the relay resends it; also the relay's poll
+    /// interval and the first step of its doubling backoff.
+    pub outbox_retry_after: Duration,
+    /// `STOCK_RESERVE_TIMEOUT` (goods): the longest a reservation may take from its
+    /// Redis decrement to its journal commit; a rebuild of the Redis stock waits this
+    /// long so that reservations in flight settle first. Keep it well below the
+    /// broker's `MQ_TXN_CHECK_AFTER`.
+    pub stock_reserve_timeout: Duration,
+    /// `STOCK_RECONCILE_INTERVAL` (goods): how often the reconciler compares the Redis
+    /// stock with MySQL and applies journals whose message is overdue.
+    pub stock_reconcile_interval: Duration,
 }
 
 impl Settings {
@@ -177,6 +193,9 @@ impl Settings {
             order_abandon_after: duration("ORDER_ABANDON_AFTER", "60s")?,
             pay_callback_secret: lookup("PAY_CALLBACK_SECRET").filter(|s| !s.is_empty()),
             faults_enabled,
+            outbox_retry_after: duration("OUTBOX_RETRY_AFTER", "2s")?,
+            stock_reserve_timeout: duration("STOCK_RESERVE_TIMEOUT", "2s")?,
+            stock_reconcile_interval: duration("STOCK_RECONCILE_INTERVAL", "30s")?,
         })
     }
 

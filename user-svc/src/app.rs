@@ -1,8 +1,13 @@
 //! The user-svc application: state, router and background tasks on the shared runtime.
 
-use services::server::{Runtime, Server, ShopApp};
+use services::{
+    consumer_log::{Subscription, spawn_consumer},
+    contracts::order::{CANCEL_TAG, ORDER_TOPIC},
+    server::{Runtime, Server, ShopApp},
+};
 
 use crate::{
+    consumers::order_cancel,
     http,
     settings::{SERVICE, Settings},
 };
@@ -19,9 +24,15 @@ pub struct App {
 }
 
 impl App {
-    /// Sets up the database (migrated in the background), binds `LISTEN_ADDR`.
+    /// Sets up the database (migrated in the background), starts the consumers, binds
+    /// `LISTEN_ADDR`.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let runtime = Runtime::start(settings)?;
+        let mut runtime = Runtime::start(settings)?;
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(order_cancel::GROUP, ORDER_TOPIC, CANCEL_TAG),
+            order_cancel::RefundOnCancel,
+        );
         let state = AppState {
             db: runtime.db.clone(),
         };

@@ -111,7 +111,12 @@ async fn request_ids_metrics_openapi_and_health_work() {
     checks::metrics_show_route(&app, "/users/{user_id}").await;
     checks::openapi_lists_exactly(
         &app,
-        &["/users", "/users/{user_id}", "/users/{user_id}/money-logs"],
+        &[
+            "/users",
+            "/users/{user_id}",
+            "/users/{user_id}/money-logs",
+            "/internal/users/{user_id}/deduct",
+        ],
     )
     .await;
     checks::health_is_ok(&app).await;

@@ -1,2 +1,4 @@
-//! Consumers of broker messages: none yet. `order`/`cancel` (coupon unused again)
-//! arrives with the confirm-order flow.
+//! Consumers of broker messages, each idempotent through the shared consumer log:
+//! `order`/`cancel` sets the order's coupon unused again.
+
+pub mod order_cancel;

@@ -20,6 +20,15 @@ pub enum ApiError {
     /// 404 `USER_NOT_FOUND`
     #[error("no such user")]
     UserNotFound,
+    /// 409 `COUPON_NOT_OWNED`
+    #[error("the coupon belongs to another user")]
+    CouponNotOwned,
+    /// 409 `COUPON_USED`
+    #[error("the coupon is used")]
+    CouponUsed,
+    /// 409 `ORDER_CANCELLED`: the order's cancel came first.
+    #[error("the order was cancelled")]
+    OrderCancelled,
     /// 503 `UNAVAILABLE`
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
@@ -36,10 +45,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let not_found =
             |code, e: &ApiError| error::error_response(StatusCode::NOT_FOUND, code, e.to_string());
+        let conflict =
+            |code, e: &ApiError| error::error_response(StatusCode::CONFLICT, code, e.to_string());
         match self {
             ApiError::InvalidRequest(e) => e.into_response(),
             ApiError::CouponNotFound => not_found("COUPON_NOT_FOUND", &self),
             ApiError::UserNotFound => not_found("USER_NOT_FOUND", &self),
+            ApiError::CouponNotOwned => conflict("COUPON_NOT_OWNED", &self),
+            ApiError::CouponUsed => conflict("COUPON_USED", &self),
+            ApiError::OrderCancelled => conflict("ORDER_CANCELLED", &self),
             ApiError::Unavailable(e) => e.into_response(),
             ApiError::Downstream(e) => e.into_response(),
             ApiError::Database(e) => error::database_error(e),

@@ -2,6 +2,7 @@
 
 pub mod coupons;
 mod error;
+pub mod use_coupon;
 
 pub use error::ApiError;
 
@@ -10,11 +11,14 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that coupon-svc serves so far.
+/// The endpoints of API.md that coupon-svc serves, and its internal ones.
 #[derive(OpenApi)]
 #[openapi(
-    paths(coupons::create_coupon, coupons::get_coupon),
-    tags((name = "coupons", description = "Coupons and their use"))
+    paths(coupons::create_coupon, coupons::get_coupon, use_coupon::use_coupon),
+    tags(
+        (name = "coupons", description = "Coupons and their use"),
+        (name = "internal", description = "Called by order-svc")
+    )
 )]
 struct ApiDoc;
 
@@ -28,5 +32,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/coupons", post(coupons::create_coupon))
         .route("/coupons/{coupon_id}", get(coupons::get_coupon))
+        .route(
+            "/internal/coupons/{coupon_id}/use",
+            post(use_coupon::use_coupon),
+        )
         .with_state(state)
 }

@@ -53,3 +53,70 @@ pub async fn find_coupon(
     })
     .transpose()
 }
+
+/// What [`use_coupon`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Used {
+    /// Used by the order now.
+    Now,
+    /// Used by this order before: nothing changed.
+    Already,
+    NoSuchCoupon,
+    NotOwned,
+    /// Used by another order.
+    UsedElsewhere,
+}
+
+/// Uses `coupon_id` of `user_id` for `order_id`, in `tx`: the coupon row is locked,
+/// then marked used with the conditional update `… where is_used = 0`.
+pub async fn use_coupon(
+    tx: &mut sqlx::MySqlConnection,
+    coupon_id: Id,
+    user_id: Id,
+    order_id: Id,
+) -> sqlx::Result<Used> {
+    let row: Option<(u64, bool, Option<u64>)> = sqlx::query_as(
+        r"select user_id, is_used, order_id from trade_coupon where coupon_id = ? for update",
+    )
+    .bind(coupon_id.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((owner, is_used, used_by)) = row else {
+        return Ok(Used::NoSuchCoupon);
+    };
+    if owner != user_id.0 {
+        return Ok(Used::NotOwned);
+    }
+    if is_used {
+        return Ok(if used_by == Some(order_id.0) {
+            Used::Already
+        } else {
+            Used::UsedElsewhere
+        });
+    }
+    let done = sqlx::query(
+        r"update trade_coupon set is_used = 1, order_id = ?, used_at = now(3)
+          where coupon_id = ? and is_used = 0",
+    )
+    .bind(order_id.0)
+    .bind(coupon_id.0)
+    .execute(&mut *tx)
+    .await?;
+    Ok(if done.rows_affected() == 1 {
+        Used::Now
+    } else {
+        Used::UsedElsewhere
+    })
+}
+
+/// Sets the coupon `order_id` used back to unused; whether there was one.
+pub async fn release_for_order(tx: &mut sqlx::MySqlConnection, order_id: Id) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r"update trade_coupon set is_used = 0, order_id = null, used_at = null
+          where order_id = ? and is_used = 1",
+    )
+    .bind(order_id.0)
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

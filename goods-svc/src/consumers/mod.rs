@@ -1,2 +1,6 @@
-//! Consumers of broker messages: none yet. `stock`/`deduct` (apply journals to MySQL
-//! stock) and `order`/`cancel` (give stock back) arrive with the confirm-order flow.
+//! Consumers of broker messages, each idempotent through the shared consumer log:
+//! `stock`/`deduct` applies a committed journal to MySQL stock; `order`/`cancel`
+//! undoes the order's reservation whatever state it is in.
+
+pub mod order_cancel;
+pub mod stock_deduct;

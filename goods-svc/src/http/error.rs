@@ -14,6 +14,12 @@ pub enum ApiError {
     /// 404 `GOODS_NOT_FOUND`
     #[error("no such goods")]
     GoodsNotFound,
+    /// 409 `STOCK_NOT_ENOUGH`
+    #[error("not enough stock")]
+    StockNotEnough,
+    /// 409 `ORDER_CANCELLED`: the order's cancel came first.
+    #[error("the order was cancelled")]
+    OrderCancelled,
     /// 503 `UNAVAILABLE`
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
@@ -29,6 +35,12 @@ impl IntoResponse for ApiError {
             ApiError::InvalidRequest(e) => e.into_response(),
             ApiError::GoodsNotFound => {
                 error::error_response(StatusCode::NOT_FOUND, "GOODS_NOT_FOUND", self.to_string())
+            }
+            ApiError::StockNotEnough => {
+                error::error_response(StatusCode::CONFLICT, "STOCK_NOT_ENOUGH", self.to_string())
+            }
+            ApiError::OrderCancelled => {
+                error::error_response(StatusCode::CONFLICT, "ORDER_CANCELLED", self.to_string())
             }
             ApiError::Unavailable(e) => e.into_response(),
             ApiError::Database(e) => error::database_error(e),

@@ -15,6 +15,7 @@ use super::ApiError;
 use crate::{
     app::AppState,
     domain::NewGoods,
+    stock::ReserveError,
     store::{self, stock_cache},
 };
 
@@ -71,16 +72,28 @@ pub async fn get_goods(
     let goods = store::goods::find_goods(state.db.pool()?, goods_id)
         .await?
         .ok_or(ApiError::GoodsNotFound)?;
-    let available = match stock_cache::available(&state.cache, goods_id).await {
-        Ok(Some(available)) => available,
-        Ok(None) => {
-            // Nothing reserved through Redis yet: the MySQL stock is what is available.
-            stock_cache::seed_if_missing(&state.cache, goods_id, goods.stock)
+    let available = match stock_cache::available(&state.cache, goods_id)
+        .await
+        .map_err(Unavailable::from)?
+    {
+        Some(available) => available,
+        None => {
+            // Redis lost it: rebuild from MySQL (stock minus unapplied journals).
+            state
+                .stock
+                .ensure_cached(goods_id)
                 .await
-                .map_err(Unavailable::from)?;
-            goods.stock.into()
+                .map_err(|e| match e {
+                    ReserveError::GoodsNotFound => ApiError::GoodsNotFound,
+                    ReserveError::Database(e) => e.into(),
+                    ReserveError::Unavailable(e) => e.into(),
+                    other => ApiError::Unexpected(other.into()),
+                })?;
+            stock_cache::available(&state.cache, goods_id)
+                .await
+                .map_err(Unavailable::from)?
+                .ok_or_else(|| Unavailable::new("redis"))?
         }
-        Err(error) => return Err(Unavailable::from(error).into()),
     };
     Ok(Json(GoodsView {
         goods_id,

@@ -2,6 +2,7 @@
 
 mod error;
 pub mod goods;
+pub mod reservations;
 
 pub use error::ApiError;
 
@@ -10,11 +11,19 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that goods-svc serves so far.
+/// The endpoints of API.md that goods-svc serves, and its internal ones.
 #[derive(OpenApi)]
 #[openapi(
-    paths(goods::create_goods, goods::get_goods, goods::stock_logs),
-    tags((name = "goods", description = "Goods, stock and the stock journal"))
+    paths(
+        goods::create_goods,
+        goods::get_goods,
+        goods::stock_logs,
+        reservations::reserve_stock
+    ),
+    tags(
+        (name = "goods", description = "Goods, stock and the stock journal"),
+        (name = "internal", description = "Called by order-svc")
+    )
 )]
 struct ApiDoc;
 
@@ -29,5 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/goods", post(goods::create_goods))
         .route("/goods/{goods_id}", get(goods::get_goods))
         .route("/goods/{goods_id}/stock-logs", get(goods::stock_logs))
+        .route(
+            "/internal/stock/reservations",
+            post(reservations::reserve_stock),
+        )
         .with_state(state)
 }

@@ -67,3 +67,18 @@ pub async fn goods_exist(db: impl MySqlExecutor<'_>, goods_id: Id) -> sqlx::Resu
             .await?;
     Ok(found.is_some())
 }
+
+/// Ids of goods from `after` on, a page at a time (the reconciler's walk).
+pub async fn goods_ids_after(
+    db: impl MySqlExecutor<'_>,
+    after: u64,
+    limit: u32,
+) -> sqlx::Result<Vec<u64>> {
+    sqlx::query_scalar(
+        r"select goods_id from trade_goods where goods_id > ? order by goods_id limit ?",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -52,3 +52,232 @@ pub async fn stock_logs(
         })
         .collect()
 }
+
+/// A journal row as the reservation and the consumers see it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Journal {
+    pub journal_id: String,
+    pub order_id: u64,
+    pub goods_id: u64,
+    pub quantity: u32,
+    pub status: String,
+    pub cache_gen: Option<String>,
+}
+
+const JOURNAL_COLUMNS: &str = "journal_id, order_id, goods_id, quantity, status, cache_gen";
+
+/// The journal row of `order_id` and `goods_id`, if any.
+pub async fn find_for_order(
+    db: impl MySqlExecutor<'_>,
+    order_id: Id,
+    goods_id: Id,
+) -> sqlx::Result<Option<Journal>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {JOURNAL_COLUMNS} from trade_stock_log where order_id = ? and goods_id = ?"
+    )))
+    .bind(order_id.0)
+    .bind(goods_id.0)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether the journal row `journal_id` exists (the check-back's answer).
+pub async fn journal_exists(db: impl MySqlExecutor<'_>, journal_id: &str) -> sqlx::Result<bool> {
+    let found: Option<String> =
+        sqlx::query_scalar(r"select journal_id from trade_stock_log where journal_id = ?")
+            .bind(journal_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Inserts the `reserved` journal row; `false` when the order already has a row for
+/// these goods (a repeated or refused reservation).
+pub async fn insert_reservation(
+    tx: &mut sqlx::MySqlConnection,
+    journal: &Journal,
+    request_id: Option<&str>,
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        r"insert into trade_stock_log
+              (journal_id, order_id, goods_id, quantity, status, cache_gen, request_id)
+          values (?, ?, ?, ?, 'reserved', ?, ?)",
+    )
+    .bind(&journal.journal_id)
+    .bind(journal.order_id)
+    .bind(journal.goods_id)
+    .bind(journal.quantity)
+    .bind(&journal.cache_gen)
+    .bind(request_id)
+    .execute(tx)
+    .await;
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies the `reserved` journal `journal_id` to MySQL stock, with a `deduct` row in
+/// `trade_goods_number_log`; `false` when it is not `reserved` (applied before, or
+/// cancelled), which changes nothing.
+pub async fn apply_journal(
+    tx: &mut sqlx::MySqlConnection,
+    journal_id: &str,
+) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        r"update trade_stock_log set status = 'applied', applied = 1, applied_at = now(3)
+          where journal_id = ? and status = 'reserved'",
+    )
+    .bind(journal_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let (order_id, goods_id, quantity): (u64, u64, u32) = sqlx::query_as(
+        r"select order_id, goods_id, quantity from trade_stock_log where journal_id = ?",
+    )
+    .bind(journal_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let deducted = sqlx::query(
+        r"update trade_goods set goods_number = goods_number - ?
+          where goods_id = ? and goods_number >= ?",
+    )
+    .bind(quantity)
+    .bind(goods_id)
+    .bind(quantity)
+    .execute(&mut *tx)
+    .await?;
+    anyhow::ensure!(
+        deducted.rows_affected() == 1,
+        "goods {goods_id} cannot give {quantity} units for journal {journal_id}"
+    );
+    log_number_change(tx, goods_id, order_id, "deduct", -i64::from(quantity)).await?;
+    Ok(true)
+}
+
+async fn log_number_change(
+    tx: &mut sqlx::MySqlConnection,
+    goods_id: u64,
+    order_id: u64,
+    change: &str,
+    amount: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r"insert into trade_goods_number_log (goods_id, order_id, change_type, goods_number)
+          values (?, ?, ?, ?)",
+    )
+    .bind(goods_id)
+    .bind(order_id)
+    .bind(change)
+    .bind(amount)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// What cancelling an order's journal did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// No reservation yet: a `cancelled` row with null_compensation = 1 now stands in
+    /// its place, so a late reservation is refused.
+    NullCompensation,
+    /// The reservation was undone (and its MySQL deduction returned if it had been
+    /// applied); give `quantity` back to the Redis generation it came from.
+    Undone {
+        quantity: u32,
+        cache_gen: Option<String>,
+    },
+    /// Cancelled before: nothing changed.
+    Already,
+}
+
+/// Cancels the journal of `order_id` and `goods_id` in `tx`, whatever its state.
+pub async fn cancel_for_order(
+    tx: &mut sqlx::MySqlConnection,
+    order_id: Id,
+    goods_id: Id,
+    quantity: u32,
+) -> anyhow::Result<Cancelled> {
+    let journal: Option<Journal> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {JOURNAL_COLUMNS} from trade_stock_log
+         where order_id = ? and goods_id = ? for update"
+    )))
+    .bind(order_id.0)
+    .bind(goods_id.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(journal) = journal else {
+        sqlx::query(
+            r"insert into trade_stock_log
+                  (journal_id, order_id, goods_id, quantity, status, null_compensation, cancelled_at)
+              values (?, ?, ?, ?, 'cancelled', 1, now(3))",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(order_id.0)
+        .bind(goods_id.0)
+        .bind(quantity)
+        .execute(&mut *tx)
+        .await?;
+        return Ok(Cancelled::NullCompensation);
+    };
+    if journal.status == "cancelled" {
+        return Ok(Cancelled::Already);
+    }
+    sqlx::query(
+        r"update trade_stock_log set status = 'cancelled', cancelled_at = now(3)
+          where journal_id = ?",
+    )
+    .bind(&journal.journal_id)
+    .execute(&mut *tx)
+    .await?;
+    if journal.status == "applied" {
+        sqlx::query(r"update trade_goods set goods_number = goods_number + ? where goods_id = ?")
+            .bind(journal.quantity)
+            .bind(journal.goods_id)
+            .execute(&mut *tx)
+            .await?;
+        let amount = i64::from(journal.quantity);
+        log_number_change(tx, journal.goods_id, journal.order_id, "return", amount).await?;
+    }
+    Ok(Cancelled::Undone {
+        quantity: journal.quantity,
+        cache_gen: journal.cache_gen,
+    })
+}
+
+/// What can be reserved according to MySQL: the stock minus journals reserved but
+/// not yet applied (one statement, so one consistent snapshot); `None` for unknown
+/// goods.
+pub async fn expected_available(
+    db: impl MySqlExecutor<'_>,
+    goods_id: Id,
+) -> sqlx::Result<Option<i64>> {
+    let value: Option<rust_decimal::Decimal> = sqlx::query_scalar(
+        r"select g.goods_number - coalesce(
+                 (select sum(l.quantity) from trade_stock_log l
+                  where l.goods_id = g.goods_id and l.status = 'reserved'), 0)
+          from trade_goods g where g.goods_id = ?",
+    )
+    .bind(goods_id.0)
+    .fetch_optional(db)
+    .await?;
+    Ok(value.map(|d| i64::try_from(d).unwrap_or(0)))
+}
+
+/// Journals still `reserved` after `older_than`: their message is overdue.
+pub async fn overdue_reserved(
+    db: impl MySqlExecutor<'_>,
+    older_than: std::time::Duration,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        r"select journal_id from trade_stock_log
+          where status = 'reserved' and created_at < now(3) - interval ? microsecond
+          order by created_at limit 500",
+    )
+    .bind(older_than.as_micros() as u64)
+    .fetch_all(db)
+    .await
+}

@@ -1,6 +1,8 @@
 //! `mq-bench` binary: parses arguments, runs every target, prints JSON lines as results
 //! arrive and a table at the end.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -11,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = mq_bench::Args::parse();
     let summary = mq_bench::run(args).await?;

@@ -190,7 +190,7 @@ pub async fn pipeline<T: Target>(target: &T, plan: &Plan) -> anyhow::Result<Pipe
     let outcome = tokio::time::timeout(plan.phase_timeout, run).await;
     if !consuming.is_finished() {
         // Give the consumer a moment to send its last acks and close, then drop it.
-        let _ = tokio::time::timeout(Duration::from_secs(2), &mut consuming).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut consuming).await;
         consuming.abort();
     }
     match outcome {

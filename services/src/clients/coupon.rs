@@ -2,7 +2,7 @@
 
 use super::{ClientError, ServiceClient};
 use crate::{
-    contracts::coupon::{CouponView, CreateCoupon},
+    contracts::coupon::{CouponView, CreateCoupon, UseCoupon},
     ids::Id,
     settings::{Service, Settings},
 };
@@ -22,6 +22,16 @@ impl CouponClient {
 
     pub async fn create_coupon(&self, body: &CreateCoupon) -> Result<CouponView, ClientError> {
         self.0.post("/coupons", body).await
+    }
+
+    /// Uses the coupon for an order (idempotent by order id).
+    pub async fn use_coupon(
+        &self,
+        coupon_id: Id,
+        body: &UseCoupon,
+    ) -> Result<CouponView, ClientError> {
+        let path = format!("/internal/coupons/{coupon_id}/use");
+        self.0.post(&path, body).await
     }
 
     /// The coupon, or `None` when coupon-svc does not know it.

@@ -2,7 +2,7 @@
 
 use super::{ClientError, ServiceClient};
 use crate::{
-    contracts::goods::{CreateGoods, GoodsView, StockLogView},
+    contracts::goods::{CreateGoods, GoodsView, Reservation, ReserveStock, StockLogView},
     ids::Id,
     settings::{Service, Settings},
 };
@@ -27,6 +27,11 @@ impl GoodsClient {
     /// The goods, or `None` when goods-svc does not know them.
     pub async fn get_goods(&self, goods_id: Id) -> Result<Option<GoodsView>, ClientError> {
         self.0.get_optional(&format!("/goods/{goods_id}")).await
+    }
+
+    /// Reserves stock for an order (idempotent by order id).
+    pub async fn reserve_stock(&self, body: &ReserveStock) -> Result<Reservation, ClientError> {
+        self.0.post("/internal/stock/reservations", body).await
     }
 
     pub async fn stock_logs(&self, goods_id: Id) -> Result<Vec<StockLogView>, ClientError> {

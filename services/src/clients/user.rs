@@ -2,7 +2,7 @@
 
 use super::{ClientError, ServiceClient};
 use crate::{
-    contracts::user::{CreateUser, MoneyLogView, UserView},
+    contracts::user::{CreateUser, DeductBalance, MoneyLogView, UserView},
     ids::Id,
     settings::{Service, Settings},
 };
@@ -27,6 +27,16 @@ impl UserClient {
     /// The user, or `None` when user-svc does not know it.
     pub async fn get_user(&self, user_id: Id) -> Result<Option<UserView>, ClientError> {
         self.0.get_optional(&format!("/users/{user_id}")).await
+    }
+
+    /// Deducts from the user's balance for an order (idempotent by order id).
+    pub async fn deduct_balance(
+        &self,
+        user_id: Id,
+        body: &DeductBalance,
+    ) -> Result<UserView, ClientError> {
+        let path = format!("/internal/users/{user_id}/deduct");
+        self.0.post(&path, body).await
     }
 
     pub async fn money_logs(&self, user_id: Id) -> Result<Vec<MoneyLogView>, ClientError> {

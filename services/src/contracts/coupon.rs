@@ -26,3 +26,13 @@ pub struct CouponView {
     pub order_id: Option<Id>,
     pub used_at: Option<DateTime<Utc>>,
 }
+
+/// `POST /internal/coupons/{coupon_id}/use` (called by order-svc): use the coupon for
+/// an order, idempotent by order id; refused (409 `ORDER_CANCELLED`) after the order's
+/// cancel reached coupon-svc.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UseCoupon {
+    pub order_id: Id,
+    /// The ordering user, who must own the coupon (`COUPON_NOT_OWNED`).
+    pub user_id: Id,
+}

@@ -52,3 +52,37 @@ pub struct StockLogView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// `POST /internal/stock/reservations` (called by order-svc): reserve stock for an
+/// order, idempotent by order id; refused (409 `ORDER_CANCELLED`) after the order's
+/// cancel reached goods-svc.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReserveStock {
+    pub order_id: Id,
+    pub goods_id: Id,
+    pub quantity: u32,
+}
+
+/// A reservation: the stock journal row of the order and goods.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Reservation {
+    pub journal_id: String,
+    pub order_id: Id,
+    pub goods_id: Id,
+    pub quantity: u32,
+    pub status: StockLogStatus,
+}
+
+/// Topic of stock messages.
+pub const STOCK_TOPIC: &str = "stock";
+/// Tag of the message that applies a committed journal to MySQL stock.
+pub const DEDUCT_TAG: &str = "deduct";
+
+/// Body of the `stock`/`deduct` transactional message (key = journal id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StockJournalCommitted {
+    pub journal_id: String,
+    pub order_id: Id,
+    pub goods_id: Id,
+    pub quantity: u32,
+}

@@ -55,3 +55,44 @@ pub struct OrderView {
     pub paid_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<CancelReason>,
 }
+
+/// `POST /orders`: the client states the amounts it expects; each is checked
+/// against the current state (DESIGN.md §2.1 step 1).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConfirmOrder {
+    pub user_id: String,
+    pub goods_id: String,
+    /// At least 1 and at most the available stock.
+    pub quantity: i64,
+    /// Must equal the goods' current price.
+    pub goods_price: Money,
+    /// Must equal `goods_price` × `quantity`.
+    pub order_amount: Money,
+    /// 0 when `order_amount` is more than 100, else 10.
+    pub shipping_fee: Money,
+    /// An unused coupon of the user, or null.
+    #[serde(default)]
+    pub coupon_id: Option<String>,
+    /// Paid from the balance: 0 or more, at most the balance.
+    pub money_paid: Money,
+    #[serde(default)]
+    pub address: String,
+}
+
+/// Topic of order messages.
+pub const ORDER_TOPIC: &str = "order";
+/// Tag of the cancel message.
+pub const CANCEL_TAG: &str = "cancel";
+
+/// Body of the `order`/`cancel` message (key = order id): what each service must
+/// undo. goods, coupon, user and order consume it in their own groups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrderCancelled {
+    pub order_id: Id,
+    pub user_id: Id,
+    pub goods_id: Id,
+    pub quantity: u32,
+    pub coupon_id: Option<Id>,
+    pub money_paid: Money,
+    pub reason: CancelReason,
+}

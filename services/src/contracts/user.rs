@@ -44,3 +44,13 @@ pub struct MoneyLogView {
     pub amount: Money,
     pub created_at: DateTime<Utc>,
 }
+
+/// `POST /internal/users/{user_id}/deduct` (called by order-svc): deduct from the
+/// balance for an order, idempotent by order id; refused (409 `ORDER_CANCELLED`)
+/// after the order's cancel reached user-svc.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeductBalance {
+    pub order_id: Id,
+    /// More than zero, at most the balance (`BALANCE_NOT_ENOUGH`).
+    pub amount: Money,
+}

@@ -1,2 +1,4 @@
-//! Consumers of broker messages: none yet. `order`/`cancel` (refund) and `pay`/`paid`
-//! (points) arrive with the confirm-order and payment flows.
+//! Consumers of broker messages, each idempotent through the shared consumer log:
+//! `order`/`cancel` gives back what the order deducted.
+
+pub mod order_cancel;

@@ -14,6 +14,12 @@ pub enum ApiError {
     /// 404 `USER_NOT_FOUND`
     #[error("no such user")]
     UserNotFound,
+    /// 409 `BALANCE_NOT_ENOUGH`
+    #[error("the balance is not enough")]
+    BalanceNotEnough,
+    /// 409 `ORDER_CANCELLED`: the order's cancel came first.
+    #[error("the order was cancelled")]
+    OrderCancelled,
     /// 503 `UNAVAILABLE`
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
@@ -25,11 +31,13 @@ pub enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let answer =
+            |status, code, e: &ApiError| error::error_response(status, code, e.to_string());
         match self {
             ApiError::InvalidRequest(e) => e.into_response(),
-            ApiError::UserNotFound => {
-                error::error_response(StatusCode::NOT_FOUND, "USER_NOT_FOUND", self.to_string())
-            }
+            ApiError::UserNotFound => answer(StatusCode::NOT_FOUND, "USER_NOT_FOUND", &self),
+            ApiError::BalanceNotEnough => answer(StatusCode::CONFLICT, "BALANCE_NOT_ENOUGH", &self),
+            ApiError::OrderCancelled => answer(StatusCode::CONFLICT, "ORDER_CANCELLED", &self),
             ApiError::Unavailable(e) => e.into_response(),
             ApiError::Database(e) => error::database_error(e),
             ApiError::Unexpected(e) => error::unexpected_error(e),

@@ -1,5 +1,6 @@
 //! user-svc's HTTP API: routes, their OpenAPI description and the error answers.
 
+pub mod deduct;
 mod error;
 pub mod users;
 
@@ -10,11 +11,14 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that user-svc serves so far.
+/// The endpoints of API.md that user-svc serves, and its internal ones.
 #[derive(OpenApi)]
 #[openapi(
-    paths(users::create_user, users::get_user, users::money_logs),
-    tags((name = "users", description = "Users, balances and the money log"))
+    paths(users::create_user, users::get_user, users::money_logs, deduct::deduct_balance),
+    tags(
+        (name = "users", description = "Users, balances and the money log"),
+        (name = "internal", description = "Called by order-svc")
+    )
 )]
 struct ApiDoc;
 
@@ -29,5 +33,9 @@ pub fn router(state: AppState) -> Router {
         .route("/users", post(users::create_user))
         .route("/users/{user_id}", get(users::get_user))
         .route("/users/{user_id}/money-logs", get(users::money_logs))
+        .route(
+            "/internal/users/{user_id}/deduct",
+            post(deduct::deduct_balance),
+        )
         .with_state(state)
 }

@@ -93,3 +93,99 @@ pub async fn money_logs(
         })
         .collect()
 }
+
+/// What [`deduct_balance`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deducted {
+    /// Deducted now.
+    Now,
+    /// This order had deducted already: nothing changed.
+    Already,
+    NotEnough,
+    NoSuchUser,
+}
+
+/// Deducts `amount` from `user_id`'s balance for `order_id` with a `paid` money log
+/// row, in `tx`. The log's primary key makes a repeated call a no-op; the conditional
+/// update keeps the balance from going negative under concurrency.
+pub async fn deduct_balance(
+    tx: &mut sqlx::MySqlConnection,
+    user_id: Id,
+    order_id: Id,
+    amount: Money,
+    request_id: Option<&str>,
+) -> sqlx::Result<Deducted> {
+    let logged = sqlx::query(
+        r"insert into trade_user_money_log (user_id, order_id, money_log_type, use_money, request_id)
+          values (?, ?, 'paid', ?, ?)",
+    )
+    .bind(user_id.0)
+    .bind(order_id.0)
+    .bind(amount.decimal())
+    .bind(request_id)
+    .execute(&mut *tx)
+    .await;
+    match logged {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(Deducted::Already),
+        other => other?,
+    };
+    let done = sqlx::query(
+        r"update trade_user set user_money = user_money - ? where user_id = ? and user_money >= ?",
+    )
+    .bind(amount.decimal())
+    .bind(user_id.0)
+    .bind(amount.decimal())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(Deducted::Now);
+    }
+    let exists: Option<u64> =
+        sqlx::query_scalar(r"select user_id from trade_user where user_id = ?")
+            .bind(user_id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(match exists {
+        Some(_) => Deducted::NotEnough,
+        None => Deducted::NoSuchUser,
+    })
+}
+
+/// Gives back what `order_id` deducted from `user_id`, with a `refund` money log row;
+/// returns the amount, `None` when the order deducted nothing (or was refunded).
+pub async fn refund_order(
+    tx: &mut sqlx::MySqlConnection,
+    user_id: Id,
+    order_id: Id,
+    request_id: Option<&str>,
+) -> sqlx::Result<Option<Decimal>> {
+    let paid: Option<Decimal> = sqlx::query_scalar(
+        r"select use_money from trade_user_money_log
+          where user_id = ? and order_id = ? and money_log_type = 'paid' for update",
+    )
+    .bind(user_id.0)
+    .bind(order_id.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(paid) = paid else { return Ok(None) };
+    let logged = sqlx::query(
+        r"insert into trade_user_money_log (user_id, order_id, money_log_type, use_money, request_id)
+          values (?, ?, 'refund', ?, ?)",
+    )
+    .bind(user_id.0)
+    .bind(order_id.0)
+    .bind(paid)
+    .bind(request_id)
+    .execute(&mut *tx)
+    .await;
+    match logged {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(None),
+        other => other?,
+    };
+    sqlx::query(r"update trade_user set user_money = user_money + ? where user_id = ?")
+        .bind(paid)
+        .bind(user_id.0)
+        .execute(&mut *tx)
+        .await?;
+    Ok(Some(paid))
+}

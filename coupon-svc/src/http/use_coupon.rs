@@ -1,0 +1,56 @@
+//! `POST /internal/coupons/{coupon_id}/use`: use a coupon for an order (called by
+//! order-svc), idempotent by order id, refused after the order's cancel.
+
+use axum::extract::{Path, State};
+use services::{
+    cancelled_orders,
+    contracts::coupon::{CouponView, UseCoupon},
+    error::ErrorBody,
+    json::Json,
+    validate,
+};
+use sqlx::Acquire;
+
+use super::ApiError;
+use crate::{
+    app::AppState,
+    store::{self, coupons::Used},
+};
+
+/// Marks the coupon used by the order; a repeated call answers the same and changes
+/// nothing.
+#[utoipa::path(
+    post,
+    path = "/internal/coupons/{coupon_id}/use",
+    tag = "internal",
+    params(("coupon_id" = String, Path, description = "Coupon id")),
+    request_body = UseCoupon,
+    responses(
+        (status = 200, description = "Used by the order (now or before)", body = CouponView),
+        (status = 404, description = "`COUPON_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`COUPON_NOT_OWNED`, `COUPON_USED`, `ORDER_CANCELLED`", body = ErrorBody),
+    )
+)]
+pub async fn use_coupon(
+    State(state): State<AppState>,
+    Path(coupon_id): Path<String>,
+    Json(body): Json<UseCoupon>,
+) -> Result<Json<CouponView>, ApiError> {
+    let coupon_id = validate::id(&coupon_id).ok_or(ApiError::CouponNotFound)?;
+    let pool = state.db.pool()?;
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    if cancelled_orders::is_cancelled(&mut tx, body.order_id).await? {
+        return Err(ApiError::OrderCancelled);
+    }
+    let used = store::coupons::use_coupon(&mut tx, coupon_id, body.user_id, body.order_id).await?;
+    match used {
+        Used::Now | Used::Already => tx.commit().await?,
+        Used::NoSuchCoupon => return Err(ApiError::CouponNotFound),
+        Used::NotOwned => return Err(ApiError::CouponNotOwned),
+        Used::UsedElsewhere => return Err(ApiError::CouponUsed),
+    }
+    tracing::info!(%coupon_id, order_id = %body.order_id, ?used, "coupon used");
+    let coupon = store::coupons::find_coupon(pool, coupon_id).await?;
+    coupon.map(Json).ok_or(ApiError::CouponNotFound)
+}

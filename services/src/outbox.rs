@@ -1,0 +1,300 @@
+//! The local message table (`trade_mq_producer_temp`) and its relay: a message to
+//! publish is inserted by [`Outbox::insert`] in the same local transaction as the state
+//! change that causes it; after the commit [`Outbox::send_soon`] sends it and deletes
+//! the row on the broker's acknowledgement; [`Outbox::run_relay`] resends rows left
+//! behind (crash, broker down) with a doubling backoff. A message is never lost; it
+//! may be sent twice (a crash between acknowledgement and delete), which the
+//! idempotent consumers absorb.
+//!
+//! A row is inserted due `retry_after` from now, so the relay leaves it to the
+//! immediate send; the relay claims a due row by moving its due time (a conditional
+//! update), so two instances do not both send it.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use mq::Message;
+use sqlx::MySqlConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    consumer_log::{REQUEST_ID_PROPERTY, wait_ready},
+    db::Database,
+    http::current_request_id,
+    publisher::Publisher,
+};
+
+/// Rows the relay sends per round.
+const RELAY_BATCH: u32 = 100;
+/// The backoff stops doubling after this many attempts (2^6 × `retry_after`).
+const MAX_BACKOFF_DOUBLINGS: u32 = 6;
+
+/// A message to publish after the commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    pub topic: String,
+    pub tag: String,
+    pub key: String,
+    pub body: Vec<u8>,
+    /// Deliver this long after the message was written (delay message).
+    pub delay: Option<Duration>,
+}
+
+impl OutboxMessage {
+    pub fn new(topic: &str, tag: &str, key: impl Into<String>, body: Vec<u8>) -> Self {
+        OutboxMessage {
+            topic: topic.into(),
+            tag: tag.into(),
+            key: key.into(),
+            body,
+            delay: None,
+        }
+    }
+
+    /// `body` as JSON.
+    pub fn json<T: serde::Serialize>(
+        topic: &str,
+        tag: &str,
+        key: impl Into<String>,
+        body: &T,
+    ) -> Self {
+        let body = serde_json::to_vec(body).expect("message bodies serialize");
+        OutboxMessage::new(topic, tag, key, body)
+    }
+
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+}
+
+/// The service's local message table and the producer that empties it.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    db: Database,
+    publisher: Publisher,
+    group: Arc<str>,
+    retry_after: Duration,
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: u64,
+    msg_topic: String,
+    msg_tag: String,
+    msg_key: String,
+    msg_body: Vec<u8>,
+    properties: Option<String>,
+    delay_ms: Option<u64>,
+    attempts: u32,
+    next_attempt_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl Outbox {
+    /// The outbox of producer group `group` (a name for the log and the table).
+    pub fn new(db: Database, publisher: Publisher, group: &str, retry_after: Duration) -> Outbox {
+        Outbox {
+            db,
+            publisher,
+            group: group.into(),
+            retry_after,
+        }
+    }
+
+    /// Writes `message` in the caller's transaction `tx`; returns the row id to give
+    /// [`Outbox::send_soon`] after the commit. The same topic, tag and key written
+    /// twice while the first is pending is one row.
+    pub async fn insert(
+        &self,
+        tx: &mut MySqlConnection,
+        message: &OutboxMessage,
+    ) -> sqlx::Result<u64> {
+        let mut properties = BTreeMap::new();
+        if let Some(id) = current_request_id() {
+            properties.insert(REQUEST_ID_PROPERTY.to_owned(), id);
+        }
+        let properties = serde_json::to_string(&properties).expect("a map of strings");
+        let done = sqlx::query(
+            r"insert into trade_mq_producer_temp
+                  (group_name, msg_topic, msg_tag, msg_key, msg_body, properties, delay_ms,
+                   next_attempt_at)
+              values (?, ?, ?, ?, ?, ?, ?, now(3) + interval ? microsecond)
+              on duplicate key update id = last_insert_id(id)",
+        )
+        .bind(&*self.group)
+        .bind(&message.topic)
+        .bind(&message.tag)
+        .bind(&message.key)
+        .bind(&message.body)
+        .bind(properties)
+        .bind(message.delay.map(|d| d.as_millis() as u64))
+        .bind(self.retry_after.as_micros() as u64)
+        .execute(tx)
+        .await?;
+        Ok(done.last_insert_id())
+    }
+
+    /// Sends the rows `ids` (just committed) in the background, deleting each on the
+    /// broker's acknowledgement; what fails is left to the relay.
+    pub fn send_soon(&self, ids: Vec<u64>) {
+        let outbox = self.clone();
+        let request_id = current_request_id();
+        let work = async move {
+            for id in ids {
+                if let Err(error) = outbox.send_row(id).await {
+                    tracing::warn!(
+                        id,
+                        error = format!("{error:#}"),
+                        "message not sent yet; the relay will resend it"
+                    );
+                }
+            }
+        };
+        tokio::spawn(async move {
+            match request_id {
+                Some(id) => crate::http::observe::with_request_id(id, work).await,
+                None => work.await,
+            }
+        });
+    }
+
+    /// Sends the row `id` now (if still there) and deletes it on acknowledgement.
+    pub async fn send_row(&self, id: u64) -> anyhow::Result<()> {
+        let row: Option<OutboxRow> = sqlx::query_as(SELECT_ROW)
+            .bind(id)
+            .fetch_optional(self.db.pool()?)
+            .await?;
+        match row {
+            Some(row) => self.deliver(row).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Resends rows left behind, every `retry_after`, until `shutdown`.
+    pub async fn run_relay(self, shutdown: CancellationToken) {
+        if !wait_ready(&self.db, &shutdown).await {
+            return;
+        }
+        tracing::info!(group = %self.group, every = ?self.retry_after, "outbox relay running");
+        loop {
+            match self.relay_once().await {
+                Ok(0) => {}
+                Ok(sent) => tracing::info!(group = %self.group, sent, "relay resent messages"),
+                Err(error) => tracing::warn!(group = %self.group, error = format!("{error:#}"),
+                    "relay round failed"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    tracing::info!(group = %self.group, "outbox relay stopped: shutting down");
+                    return;
+                }
+                _ = tokio::time::sleep(self.retry_after) => {}
+            }
+        }
+    }
+
+    /// One round: sends every due row it can claim; returns how many were sent.
+    pub async fn relay_once(&self) -> anyhow::Result<usize> {
+        let due: Vec<OutboxRow> = sqlx::query_as(SELECT_DUE)
+            .bind(RELAY_BATCH)
+            .fetch_all(self.db.pool()?)
+            .await?;
+        let mut sent = 0;
+        for row in due {
+            if !self.claim(&row).await? {
+                continue;
+            }
+            match self.deliver(row).await {
+                Ok(()) => sent += 1,
+                Err(error) => {
+                    // The broker is likely down: the rest would fail alike.
+                    tracing::debug!(error = format!("{error:#}"), "relay send failed");
+                    break;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Moves a due row's next attempt out by the backoff; `false` when another sender
+    /// claimed it first.
+    async fn claim(&self, row: &OutboxRow) -> anyhow::Result<bool> {
+        let backoff = self.retry_after * 2u32.pow(row.attempts.min(MAX_BACKOFF_DOUBLINGS));
+        let done = sqlx::query(
+            r"update trade_mq_producer_temp
+              set attempts = attempts + 1, next_attempt_at = now(3) + interval ? microsecond
+              where id = ? and next_attempt_at = ?",
+        )
+        .bind(backoff.as_micros() as u64)
+        .bind(row.id)
+        .bind(row.next_attempt_at)
+        .execute(self.db.pool()?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn deliver(&self, row: OutboxRow) -> anyhow::Result<()> {
+        let id = row.id;
+        let message = to_message(row);
+        match self.publisher.send(message).await {
+            Ok(receipt) => {
+                sqlx::query(r"delete from trade_mq_producer_temp where id = ?")
+                    .bind(id)
+                    .execute(self.db.pool()?)
+                    .await?;
+                tracing::debug!(id, msg_id = %receipt.id, "message sent");
+                Ok(())
+            }
+            Err(error) => {
+                let text: String = error.to_string().chars().take(1000).collect();
+                let _ =
+                    sqlx::query(r"update trade_mq_producer_temp set last_error = ? where id = ?")
+                        .bind(text)
+                        .bind(id)
+                        .execute(self.db.pool()?)
+                        .await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Rows still waiting to be sent (tests, operators).
+    pub async fn pending(&self) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar(r"select count(*) from trade_mq_producer_temp where group_name = ?")
+                .bind(&*self.group)
+                .fetch_one(self.db.pool()?)
+                .await?,
+        )
+    }
+}
+
+const SELECT_ROW: &str = r"select id, msg_topic, msg_tag, msg_key, msg_body, properties, delay_ms,
+        attempts, next_attempt_at, created_at
+    from trade_mq_producer_temp where id = ?";
+
+const SELECT_DUE: &str = r"select id, msg_topic, msg_tag, msg_key, msg_body, properties, delay_ms,
+        attempts, next_attempt_at, created_at
+    from trade_mq_producer_temp
+    where status = 'pending' and next_attempt_at <= now(3)
+    order by next_attempt_at
+    limit ?";
+
+fn to_message(row: OutboxRow) -> Message {
+    let mut message = Message::new(row.msg_topic, row.msg_body)
+        .with_tag(row.msg_tag)
+        .with_key(row.msg_key);
+    let properties: BTreeMap<String, String> = row
+        .properties
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    message.properties = properties;
+    if let Some(delay_ms) = row.delay_ms {
+        // The delay counts from when the message was written, not from this send.
+        let due = row.created_at.timestamp_millis().max(0) as u64 + delay_ms;
+        message.deliver_at_ms = Some(due);
+    }
+    message
+}

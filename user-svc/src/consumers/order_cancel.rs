@@ -1,0 +1,48 @@
+//! `order`/`cancel` in group `user-order-cancel`: refunds what the order deducted
+//! (with a `refund` money log row), or records a null compensation so that a deduct
+//! arriving later is refused.
+
+use futures::future::BoxFuture;
+use mq::StoredMessage;
+use services::{
+    cancelled_orders, consumer_log::Consume, consumer_log::REQUEST_ID_PROPERTY,
+    contracts::order::OrderCancelled,
+};
+use sqlx::MySqlConnection;
+
+use crate::store;
+
+/// The consumer group.
+pub const GROUP: &str = "user-order-cancel";
+
+/// Refund on cancel.
+pub struct RefundOnCancel;
+
+impl Consume for RefundOnCancel {
+    type Effect = ();
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut MySqlConnection,
+        message: &'a StoredMessage,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
+            cancelled_orders::record_cancel(tx, cancel.order_id, false).await?;
+            let request_id = message
+                .properties
+                .get(REQUEST_ID_PROPERTY)
+                .map(String::as_str);
+            let refunded =
+                store::users::refund_order(tx, cancel.user_id, cancel.order_id, request_id).await?;
+            if let Some(amount) = refunded {
+                cancelled_orders::set_compensated(tx, cancel.order_id, true).await?;
+                tracing::info!(order_id = %cancel.order_id, user_id = %cancel.user_id, %amount,
+                    "order cancelled: balance refunded");
+            } else {
+                tracing::info!(order_id = %cancel.order_id, "order cancelled: nothing to refund");
+            }
+            Ok(())
+        })
+    }
+}
