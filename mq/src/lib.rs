@@ -1,11 +1,12 @@
 //! Shop's message broker: a RocketMQ-like durable broker with consumer
-//! groups, retries and dead letter queues.
+//! groups, retries and dead letter queues; delayed, transactional, ordered
+//! and broadcast messages.
 //!
 //! Layers, bottom up: [`wire`] and [`message`] (byte layouts), [`storage`]
 //! (commit log, indexes, recovery, offsets), [`protocol`] (frames and codec),
 //! `broker` (topics, subscriptions, delivery, retries), `server` (TCP loop
 //! and one module per command), `admin` (HTTP API) and [`client`]
-//! ([`Producer`], [`Consumer`]).
+//! ([`Producer`], [`TransactionProducer`], [`Consumer`]).
 
 pub mod admin;
 pub mod broker;
@@ -20,7 +21,10 @@ pub mod storage;
 pub mod wire;
 
 pub use broker::{Broker, BrokerHandle};
-pub use client::{ConsumeResult, Consumer, ConsumerConfig, Producer, ping};
+pub use client::{
+    ConsumeResult, Consumer, ConsumerConfig, LocalOutcome, Producer, TransactionChecker,
+    TransactionProducer, TxnState, ping,
+};
 pub use config::BrokerConfig;
 pub use error::{Error, ErrorCode, Result};
 pub use message::{Message, MessageId, StoredMessage};

@@ -44,6 +44,7 @@ pub fn router(core: Arc<BrokerCore>) -> Router {
         .route("/messages/{id}", get(message_by_id))
         .route("/messages", get(messages_by_key))
         .route("/delayed", get(pending::delayed))
+        .route("/transactions", get(pending::transactions))
         .route("/dlq/{group}", get(dead_letters))
         .route("/dlq/{group}/{id}/resend", post(resend))
         .route("/metrics", get(|| async { crate::metrics::render() }))
@@ -128,6 +129,7 @@ pub fn topics_json(core: &BrokerCore) -> Value {
         "topics": topics,
         "log_bytes": core.store.log_bytes(),
         "delayed_pending": core.delays.len(),
+        "half_pending": core.txns.len(),
     })
 }
 

@@ -38,3 +38,27 @@ pub async fn delayed(State(core): State<Arc<BrokerCore>>) -> Result<Json<Value>,
         json!({ "pending": core.delays.len(), "soonest": listed }),
     ))
 }
+
+pub async fn transactions(State(core): State<Arc<BrokerCore>>) -> Json<Value> {
+    let now = now_ms();
+    let halves: Vec<Value> = core
+        .txns
+        .pending()
+        .iter()
+        .map(|h| {
+            json!({
+                "id": core.store.message_id(h.log_offset).to_string(),
+                "producer_group": h.group,
+                "age_ms": now.saturating_sub(h.stored_at_ms),
+                "checks": h.checks,
+                "next_check_in_ms": h.next_check_ms.saturating_sub(now),
+                "waiting_for_producer": h.waiting,
+            })
+        })
+        .collect();
+    Json(json!({
+        "pending": halves.len(),
+        "discarded": core.txns.discarded(),
+        "halves": halves,
+    }))
+}

@@ -3,11 +3,13 @@
 //! handling, and [`Broker::start`] which runs the TCP server, the admin API
 //! and the background tasks (offset flushing, retention) until shutdown.
 
+mod checkback;
 pub mod delay;
 pub mod rebalance;
 mod start;
 pub mod subscription;
 pub mod tags;
+pub mod txn;
 
 pub use start::{Broker, BrokerHandle};
 
@@ -39,6 +41,8 @@ pub struct BrokerCore {
     pub shutdown: CancellationToken,
     /// Delayed messages waiting for their time.
     pub delays: DelayQueue,
+    /// Undecided half messages and the producers to ask about them.
+    pub txns: txn::Transactions,
 }
 
 impl BrokerCore {

@@ -48,9 +48,11 @@ impl Broker {
             next_sub: Default::default(),
             shutdown: shutdown.clone(),
             delays: Default::default(),
+            txns: Default::default(),
         });
         let unresolved = core.store.take_unresolved();
         super::delay::restore(&core, &unresolved);
+        super::checkback::restore(&core, &unresolved).await?;
         crate::metrics::install();
         let mut tasks = vec![
             tokio::spawn(crate::server::run(listener, core.clone())),
@@ -59,6 +61,7 @@ impl Broker {
         tasks.push(tokio::spawn(flush_offsets(core.clone())));
         tasks.push(tokio::spawn(retention(core.clone())));
         tasks.push(tokio::spawn(super::delay::run(core.clone())));
+        tasks.push(tokio::spawn(super::checkback::run(core.clone())));
         tracing::info!(%addr, %admin_addr, "broker started");
         Ok(BrokerHandle {
             addr,
@@ -116,8 +119,9 @@ async fn retention(core: Arc<BrokerCore>) {
             _ = tokio::time::sleep(every) => {}
             _ = core.shutdown.cancelled() => break,
         }
+        let floor = [core.delays.min_log_offset(), core.txns.min_log_offset()];
         core.store
-            .set_retention_floor(core.delays.min_log_offset().unwrap_or(u64::MAX));
+            .set_retention_floor(floor.into_iter().flatten().min().unwrap_or(u64::MAX));
         let store = core.store.clone();
         match tokio::task::spawn_blocking(move || store.apply_retention()).await {
             Ok(Ok(_)) => {}

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::conn::Link;
 use crate::error::{Error, Result};
 use crate::message::{StoredMessage, decode_record};
-use crate::protocol::{ConsumeFrom, Frame, FrameBody};
+use crate::protocol::{ConsumeFrom, ConsumeMode, Frame, FrameBody};
 
 /// A handler's answer to one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,11 @@ pub struct ConsumerConfig {
     /// Where a group that never consumed this topic starts.
     pub from: ConsumeFrom,
     pub reconnect_delay: Duration,
+    /// Clustering (default), orderly or broadcasting.
+    pub mode: ConsumeMode,
+    /// Orderly mode: wait this long before handling a message again that was
+    /// answered [`ConsumeResult::Later`] (its queue waits meanwhile).
+    pub orderly_retry_delay: Duration,
 }
 
 impl ConsumerConfig {
@@ -55,7 +60,32 @@ impl ConsumerConfig {
             concurrency: 16,
             from: ConsumeFrom::Earliest,
             reconnect_delay: Duration::from_millis(200),
+            mode: ConsumeMode::Clustering,
+            orderly_retry_delay: Duration::from_secs(1),
         }
+    }
+
+    /// Consume each queue strictly in order: one message of a queue at a
+    /// time; a message answered [`ConsumeResult::Later`] is handled again
+    /// after `orderly_retry_delay`, blocking its queue (not the others).
+    pub fn orderly(mut self) -> Self {
+        self.mode = ConsumeMode::Orderly;
+        self
+    }
+
+    /// Broadcasting: this member, named `instance` (stable across restarts),
+    /// gets every message of the topic, with offsets of its own.
+    pub fn broadcast(mut self, instance: &str) -> Self {
+        self.mode = ConsumeMode::Broadcast {
+            instance: instance.to_string(),
+        };
+        self
+    }
+
+    /// See [`ConsumerConfig::orderly_retry_delay`].
+    pub fn orderly_retry_delay(mut self, delay: Duration) -> Self {
+        self.orderly_retry_delay = delay;
+        self
     }
 
     pub fn tags(mut self, expr: &str) -> Self {
@@ -118,6 +148,7 @@ async fn join(config: &ConsumerConfig) -> Result<Joined> {
         // A little prefetch beyond the handlers keeps them busy.
         max_inflight: (config.concurrency * 2) as u32,
         from: config.from,
+        mode: config.mode.clone(),
     };
     match link.request(body).await {
         Ok(FrameBody::Subscribed { .. }) => Ok(Joined { link, deliveries }),

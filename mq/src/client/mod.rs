@@ -1,19 +1,22 @@
-//! The client: [`Producer`] to send, [`Consumer`] to consume in a group, and
-//! [`ping`] as a cheap health probe. Both reconnect by themselves after the
-//! broker restarts.
+//! The client: [`Producer`] to send, [`TransactionProducer`] for
+//! transactional messages, [`Consumer`] to consume in a group (clustering,
+//! orderly or broadcasting), and [`ping`] as a cheap health probe. All
+//! reconnect by themselves after the broker restarts.
 
 mod conn;
 mod consumer;
 mod producer;
+mod transaction;
 
 use std::time::Duration;
 
 pub use consumer::{ConsumeResult, Consumer, ConsumerConfig};
 pub use producer::{PendingSend, Producer};
+pub use transaction::{LocalOutcome, TransactionChecker, TransactionProducer};
 
 use crate::error::{Error, Result};
 use crate::protocol::FrameBody;
-pub use crate::protocol::{ConsumeFrom, SendReceipt};
+pub use crate::protocol::{ConsumeFrom, ConsumeMode, SendReceipt, TxnState};
 
 /// Connects to the broker at `addr`, sends a ping and waits for the answer,
 /// all within `timeout`: the probe behind the services' `/health`.

@@ -19,8 +19,8 @@ pub mod kind {
     pub const RELEASE: u8 = 0x24;
     pub const LOOKUP_ID: u8 = 0x30;
     pub const LOOKUP_KEY: u8 = 0x31;
-    // 0x40-0x4F reserved for transactions (issue 5): end-transaction,
-    // check-back answer.
+    pub const END_TXN: u8 = 0x40;
+    pub const SEND_HALF: u8 = 0x41;
     pub const DONE: u8 = 0x81;
     pub const PONG: u8 = 0x82;
     pub const SEND_OK: u8 = 0x90;
@@ -28,7 +28,7 @@ pub mod kind {
     pub const SUBSCRIBED: u8 = 0xA0;
     pub const DELIVER: u8 = 0xA1;
     pub const MESSAGES: u8 = 0xB0;
-    // 0xC0 reserved for the broker's transaction check-back push (issue 5).
+    pub const CHECK_TXN: u8 = 0xC0;
     pub const ERROR: u8 = 0xFF;
 }
 
@@ -40,6 +40,57 @@ pub enum ConsumeFrom {
     Earliest,
     /// Only messages stored after the group first subscribed.
     Latest,
+}
+
+/// The state of a transaction: a producer's decision or check-back answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnState {
+    /// The local transaction committed: deliver the message.
+    Commit,
+    /// It did not: the message must never be delivered.
+    Rollback,
+    /// Not known yet: ask again later.
+    Unknown,
+}
+
+impl TxnState {
+    pub fn as_u8(self) -> u8 {
+        match self {
+            TxnState::Commit => 1,
+            TxnState::Rollback => 2,
+            TxnState::Unknown => 0,
+        }
+    }
+
+    pub fn from_u8(n: u8) -> TxnState {
+        match n {
+            1 => TxnState::Commit,
+            2 => TxnState::Rollback,
+            _ => TxnState::Unknown,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TxnState::Commit => "commit",
+            TxnState::Rollback => "rollback",
+            TxnState::Unknown => "unknown",
+        }
+    }
+}
+
+/// How a member consumes its group's subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ConsumeMode {
+    /// Each message to one member of the group.
+    #[default]
+    Clustering,
+    /// Each message to one member, a queue strictly in order: one delivery
+    /// of a queue in flight at a time, held by its member until answered.
+    Orderly,
+    /// Every member (named by its instance) gets every message, with its
+    /// own offsets.
+    Broadcast { instance: String },
 }
 
 /// Where the broker stored a message.
@@ -83,9 +134,24 @@ pub enum FrameBody {
         tag_expr: String,
         max_inflight: u32,
         from: ConsumeFrom,
+        mode: ConsumeMode,
     },
     Unsubscribe {
         subscription: u32,
+    },
+    /// Store a half (transactional) message for `producer_group`: invisible
+    /// until committed. Answered with `SendOk`.
+    SendHalf {
+        producer_group: String,
+        message: Message,
+    },
+    /// Decide a half message (by id); also the answer to a check-back.
+    /// Answered with `Done`.
+    EndTxn {
+        id: String,
+        producer_group: String,
+        state: TxnState,
+        from_check: bool,
     },
     /// Delivery handled: request id 0, no reply.
     Ack {
@@ -131,6 +197,13 @@ pub enum FrameBody {
         log_offset: u64,
         record: Bytes,
     },
+    /// The broker asks a producer of the half message's group for its
+    /// outcome (request id 0; answered with `EndTxn`).
+    CheckTxn {
+        instance: u64,
+        log_offset: u64,
+        record: Bytes,
+    },
     /// Look-up answers: raw records as in `Deliver`.
     Messages(Vec<(u64, u64, Bytes)>),
     Error {
@@ -149,6 +222,9 @@ impl FrameBody {
             SendBatch { .. } => kind::SEND_BATCH,
             Subscribe { .. } => kind::SUBSCRIBE,
             Unsubscribe { .. } => kind::UNSUBSCRIBE,
+            SendHalf { .. } => kind::SEND_HALF,
+            EndTxn { .. } => kind::END_TXN,
+            CheckTxn { .. } => kind::CHECK_TXN,
             Ack { .. } => kind::ACK,
             Later { .. } => kind::LATER,
             Release { .. } => kind::RELEASE,
@@ -193,14 +269,49 @@ impl FrameBody {
                 tag_expr,
                 max_inflight,
                 from,
+                mode,
             } => {
                 out.put_str16(group);
                 out.put_str16(topic);
                 out.put_str16(tag_expr);
                 out.put_u32(*max_inflight);
                 out.put_u8(matches!(from, ConsumeFrom::Latest) as u8);
+                let (m, instance) = match mode {
+                    ConsumeMode::Clustering => (0, ""),
+                    ConsumeMode::Orderly => (1, ""),
+                    ConsumeMode::Broadcast { instance } => (2, instance.as_str()),
+                };
+                out.put_u8(m);
+                out.put_str16(instance);
             }
             Unsubscribe { subscription } => out.put_u32(*subscription),
+            SendHalf {
+                producer_group,
+                message,
+            } => {
+                out.put_str16(producer_group);
+                encode_message(message, out);
+            }
+            EndTxn {
+                id,
+                producer_group,
+                state,
+                from_check,
+            } => {
+                out.put_str16(id);
+                out.put_str16(producer_group);
+                out.put_u8(state.as_u8());
+                out.put_u8(*from_check as u8);
+            }
+            CheckTxn {
+                instance,
+                log_offset,
+                record,
+            } => {
+                out.put_u64(*instance);
+                out.put_u64(*log_offset);
+                out.put_bytes32(record);
+            }
             Ack {
                 subscription,
                 queue,
@@ -298,6 +409,26 @@ impl FrameBody {
                 } else {
                     ConsumeFrom::Earliest
                 },
+                mode: match (r.u8()?, r.str16()?) {
+                    (1, _) => ConsumeMode::Orderly,
+                    (2, instance) => ConsumeMode::Broadcast { instance },
+                    _ => ConsumeMode::Clustering,
+                },
+            },
+            kind::SEND_HALF => SendHalf {
+                producer_group: r.str16()?,
+                message: decode_message(r, whole)?,
+            },
+            kind::END_TXN => EndTxn {
+                id: r.str16()?,
+                producer_group: r.str16()?,
+                state: TxnState::from_u8(r.u8()?),
+                from_check: r.u8()? != 0,
+            },
+            kind::CHECK_TXN => CheckTxn {
+                instance: r.u64()?,
+                log_offset: r.u64()?,
+                record: whole.slice_ref(r.bytes32()?),
             },
             kind::UNSUBSCRIBE => Unsubscribe {
                 subscription: r.u32()?,

@@ -25,6 +25,9 @@ pub struct ConnState {
     pub out: mpsc::UnboundedSender<Frame>,
     /// Subscriptions joined on this connection, with the member id used.
     pub joined: Vec<(SubscriptionHandle, u64)>,
+    /// The producer group this connection answers check-backs for, with the
+    /// id it is registered under.
+    pub producer: Option<(String, u64)>,
 }
 
 impl ConnState {
@@ -73,6 +76,7 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
         peer,
         out,
         joined: Vec::new(),
+        producer: None,
     };
     tracing::debug!(%peer, "connection opened");
     loop {
@@ -104,6 +108,9 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
     }
     for (sub, member) in state.joined.drain(..) {
         sub.send(SubEvent::Leave(member));
+    }
+    if let Some((group, id)) = state.producer.take() {
+        core.txns.unregister(&group, id);
     }
     drop(state);
     // The writer ends once every pending reply has been written.

@@ -6,6 +6,7 @@ mod ack;
 mod lookup;
 mod send;
 mod subscribe;
+mod txn;
 
 use super::connection::ConnState;
 use crate::broker::subscription::SubEvent;
@@ -16,10 +17,20 @@ pub fn handle(state: &mut ConnState, frame: Frame) {
     let id = frame.request_id;
     match frame.body {
         FrameBody::Ping => state.reply(id, FrameBody::Pong),
-        FrameBody::Hello { client_id, .. } => {
-            tracing::debug!(peer = %state.peer, client_id, "hello");
-            state.reply(id, FrameBody::Done);
-        }
+        FrameBody::Hello {
+            client_id,
+            producer_group,
+        } => txn::hello(state, id, client_id, producer_group),
+        FrameBody::SendHalf {
+            producer_group,
+            message,
+        } => txn::send_half(state, id, producer_group, message),
+        FrameBody::EndTxn {
+            id: msg_id,
+            producer_group,
+            state: txn_state,
+            from_check,
+        } => txn::end(state, id, msg_id, producer_group, txn_state, from_check),
         FrameBody::Send { oneway, message } => send::send(state, id, oneway, message),
         FrameBody::SendBatch { messages } => send::send_batch(state, id, messages),
         FrameBody::Subscribe {
@@ -28,7 +39,17 @@ pub fn handle(state: &mut ConnState, frame: Frame) {
             tag_expr,
             max_inflight,
             from,
-        } => subscribe::subscribe(state, id, &group, &topic, &tag_expr, max_inflight, from),
+            mode,
+        } => subscribe::subscribe(
+            state,
+            id,
+            &group,
+            &topic,
+            &tag_expr,
+            max_inflight,
+            from,
+            mode,
+        ),
         FrameBody::Unsubscribe { subscription } => subscribe::unsubscribe(state, id, subscription),
         FrameBody::Ack {
             subscription,

@@ -5,9 +5,10 @@ use crate::broker::subscription::{Join, SubEvent};
 use crate::broker::tags::TagExpr;
 use crate::error::Error;
 use crate::message::validate_topic;
-use crate::protocol::{ConsumeFrom, FrameBody};
+use crate::protocol::{ConsumeFrom, ConsumeMode, FrameBody};
 use crate::server::connection::ConnState;
 
+#[allow(clippy::too_many_arguments)]
 pub fn subscribe(
     state: &mut ConnState,
     request_id: u64,
@@ -16,6 +17,7 @@ pub fn subscribe(
     tag_expr: &str,
     max_inflight: u32,
     from: ConsumeFrom,
+    _mode: ConsumeMode,
 ) {
     let checked = validate_topic(topic)
         .and_then(|_| validate_group(group))

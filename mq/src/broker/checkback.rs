@@ -1,0 +1,202 @@
+//! The broker's side of transactional messages: storing half messages,
+//! deciding them (commit, rollback, discard — each a durable record), the
+//! check-back task, and restoring pending halves after a restart.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::BrokerCore;
+use crate::error::{Error, Result};
+use crate::message::{
+    Message, MessageId, PROPERTY_PRODUCER_GROUP, RecordHeader, decode_record, now_ms,
+};
+use crate::protocol::{Frame, FrameBody, SendReceipt, TxnState};
+use crate::storage::index::{HALF_TOPIC, TXN_OP_TOPIC};
+
+/// Tag of the op record that discards a half nobody decided.
+const DISCARD: &str = "discard";
+
+impl BrokerCore {
+    /// Stores a half message of `group`: invisible until committed.
+    pub async fn send_half(&self, group: &str, mut m: Message) -> Result<SendReceipt> {
+        if group.is_empty() {
+            return Err(Error::Invalid(
+                "a half message needs a producer group".into(),
+            ));
+        }
+        m.validate()?;
+        if m.deliver_at_ms.is_some() || m.properties.keys().any(|k| k.starts_with("MQ_DELAY")) {
+            return Err(Error::Invalid(
+                "transactional messages cannot be delayed".into(),
+            ));
+        }
+        m.properties
+            .insert(PROPERTY_PRODUCER_GROUP.into(), group.to_string());
+        let now = now_ms();
+        let first_check = now + self.config.txn_check_after.as_millis() as u64;
+        let header = RecordHeader {
+            queue: 0,
+            attempt: 1,
+            origin_offset: None,
+            deliver_at_ms: first_check,
+        };
+        let item = self
+            .store
+            .prepare(&self.store.topic(HALF_TOPIC), header, &m);
+        let a = self.store.append(vec![item]).await?;
+        self.txns
+            .add(a[0].log_offset, group, a[0].stored_at_ms, first_check);
+        metrics::counter!("mq_txn_halves_total").increment(1);
+        Ok(SendReceipt {
+            id: self.store.message_id(a[0].log_offset).to_string(),
+            queue: 0,
+            queue_offset: a[0].queue_offset,
+        })
+    }
+
+    /// Decides the half message `id`; `Unknown` changes nothing. A half
+    /// already decided is refused with `NotFound`.
+    pub async fn end_transaction(&self, id: &str, group: &str, state: TxnState) -> Result<()> {
+        let id: MessageId = id.parse()?;
+        if id.instance != self.store.instance {
+            return Err(Error::Invalid(format!(
+                "{id} is not a message of this broker"
+            )));
+        }
+        match state {
+            TxnState::Unknown => {
+                tracing::debug!(%id, group, "transaction outcome unknown; asking again later");
+                Ok(())
+            }
+            TxnState::Commit => self.resolve(id.offset, Some(group), None).await,
+            TxnState::Rollback => self.resolve(id.offset, Some(group), Some("rollback")).await,
+        }
+    }
+
+    /// Stores the outcome of a half: its copy in its topic (`op` = None) or
+    /// an op record tagged `op`.
+    async fn resolve(&self, log_offset: u64, group: Option<&str>, op: Option<&str>) -> Result<()> {
+        if !self.txns.begin_resolve(log_offset, group)? {
+            return Ok(()); // already being decided
+        }
+        let stored = async {
+            let half = self.store.read(log_offset).await?;
+            let item = match op {
+                None => self.release_item(half, 0),
+                Some(tag) => {
+                    let record = Message {
+                        topic: half.topic,
+                        tag: tag.to_string(),
+                        keys: half.keys,
+                        properties: half.properties,
+                        born_at_ms: now_ms(),
+                        ..Default::default()
+                    };
+                    let header = RecordHeader {
+                        queue: 0,
+                        attempt: 1,
+                        origin_offset: Some(log_offset),
+                        deliver_at_ms: 0,
+                    };
+                    self.store
+                        .prepare(&self.store.topic(TXN_OP_TOPIC), header, &record)
+                }
+            };
+            self.store.append(vec![item]).await.map(|_| ())
+        }
+        .await;
+        self.txns.finish_resolve(log_offset, stored.is_ok());
+        if stored.is_ok() {
+            let name = op.unwrap_or("commit");
+            metrics::counter!("mq_txn_outcomes_total", "outcome" => name.to_string()).increment(1);
+        }
+        stored
+    }
+}
+
+/// Registers the halves recovery found undecided (their check-back counts
+/// start again from zero).
+pub async fn restore(core: &BrokerCore, unresolved: &BTreeSet<u64>) -> Result<()> {
+    let Some(topic) = core.store.topics.get(HALF_TOPIC) else {
+        return Ok(());
+    };
+    let (min, max) = topic.queue_range(0);
+    let pending: Vec<(u64, u64)> = (min..max)
+        .filter_map(|o| topic.entry(0, o))
+        .filter(|e| unresolved.contains(&e.log_offset))
+        .map(|e| (e.log_offset, e.deliver_at_ms))
+        .collect();
+    let raw = core
+        .store
+        .read_raw(pending.iter().map(|p| p.0).collect())
+        .await?;
+    for (record, (offset, first_check)) in raw.iter().zip(&pending) {
+        let m = decode_record(record, core.store.instance, *offset)?;
+        let group = m.properties.get(PROPERTY_PRODUCER_GROUP).cloned();
+        core.txns.add(
+            *offset,
+            &group.unwrap_or_default(),
+            m.stored_at_ms,
+            *first_check,
+        );
+    }
+    if !pending.is_empty() {
+        tracing::info!(pending = pending.len(), "half messages restored");
+    }
+    Ok(())
+}
+
+/// Sends due check-backs and discards halves asked too often, until shutdown.
+pub async fn run(core: Arc<BrokerCore>) {
+    let c = &core.config;
+    let interval = c.txn_check_interval.as_millis() as u64;
+    let retry = interval.min(c.txn_check_after.as_millis() as u64).max(1);
+    loop {
+        let notified = core.txns.wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = now_ms();
+        let plan = core.txns.plan(now, c.txn_check_max, interval, retry);
+        for off in plan.discard {
+            match core.resolve(off, None, Some(DISCARD)).await {
+                Ok(()) => {
+                    tracing::warn!(id = %core.store.message_id(off), checks = c.txn_check_max,
+                        "half message discarded: never decided");
+                    metrics::counter!("mq_txn_discarded_total").increment(1);
+                    core.txns.count_discard();
+                }
+                Err(e) => tracing::error!(error = %e, "discarding a half message failed"),
+            }
+        }
+        if !plan.ask.is_empty() {
+            let offsets = plan.ask.iter().map(|a| a.0).collect();
+            match core.store.read_raw(offsets).await {
+                Ok(raw) => {
+                    for ((log_offset, out), record) in plan.ask.into_iter().zip(raw) {
+                        let body = FrameBody::CheckTxn {
+                            instance: core.store.instance,
+                            log_offset,
+                            record,
+                        };
+                        let _ = out.send(Frame {
+                            request_id: 0,
+                            body,
+                        });
+                        metrics::counter!("mq_txn_checks_total").increment(1);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "reading half messages to check failed"),
+            }
+        }
+        let wait = plan.next_ms.map_or(Duration::from_secs(3600), |t| {
+            Duration::from_millis(t.saturating_sub(now))
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = notified.as_mut() => {}
+            _ = core.shutdown.cancelled() => break,
+        }
+    }
+    tracing::debug!("transaction check-back stopped: shutdown");
+}

@@ -1,0 +1,234 @@
+//! Transactional messages: pending half messages and the live producers
+//! that can be asked about them.
+//!
+//! A half message is stored in the `%HALF%` topic, invisible. Commit appends
+//! a copy to its own topic (naming the half as origin, so it keeps the id);
+//! rollback — and discard after too many check-backs — appends an op record
+//! to `%TXN_OP%` naming the half. Either resolves the half durably, so
+//! recovery (see `storage::recovery`) knows which halves are still pending.
+//! One task sleeps until the next check-back is due, then pushes a
+//! `CheckTxn` frame to a live producer of the half's group.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{Notify, mpsc};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::Frame;
+
+/// One undecided half message.
+#[derive(Debug, Clone)]
+pub struct Half {
+    pub log_offset: u64,
+    pub group: String,
+    pub stored_at_ms: u64,
+    /// Check-backs sent since the broker started.
+    pub checks: u32,
+    pub next_check_ms: u64,
+    /// A commit or rollback is being stored.
+    pub resolving: bool,
+    /// Due, but no producer of its group was connected.
+    pub waiting: bool,
+}
+
+/// Pending half messages and the producers connected per group.
+#[derive(Default)]
+pub struct Transactions {
+    inner: Mutex<Inner>,
+    pub(super) wake: Notify,
+    discarded: AtomicU64,
+}
+
+#[derive(Default)]
+struct Inner {
+    halves: BTreeMap<u64, Half>,
+    /// (next check ms, log offset), soonest first.
+    schedule: BTreeSet<(u64, u64)>,
+    producers: HashMap<String, Vec<(u64, mpsc::UnboundedSender<Frame>)>>,
+    next_producer: usize,
+}
+
+impl Transactions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a half message, first checked at `first_check_ms`.
+    pub fn add(&self, log_offset: u64, group: &str, stored_at_ms: u64, first_check_ms: u64) {
+        let mut s = self.lock();
+        s.halves.insert(
+            log_offset,
+            Half {
+                log_offset,
+                group: group.to_string(),
+                stored_at_ms,
+                checks: 0,
+                next_check_ms: first_check_ms,
+                resolving: false,
+                waiting: false,
+            },
+        );
+        s.schedule.insert((first_check_ms, log_offset));
+        metrics::gauge!("mq_half_pending").set(s.halves.len() as f64);
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    /// Halves discarded since the broker started (never decided).
+    pub fn discarded(&self) -> u64 {
+        self.discarded.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_discard(&self) {
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every pending half, oldest first.
+    pub fn pending(&self) -> Vec<Half> {
+        self.lock().halves.values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().halves.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lowest log offset still pending (retention must keep it).
+    pub fn min_log_offset(&self) -> Option<u64> {
+        self.lock().halves.keys().next().copied()
+    }
+
+    /// A connection announced itself as a producer of `group`.
+    pub fn register(&self, group: &str, conn: u64, out: mpsc::UnboundedSender<Frame>) {
+        let mut s = self.lock();
+        s.producers
+            .entry(group.to_string())
+            .or_default()
+            .push((conn, out));
+        // Halves waiting for a producer of this group are asked now.
+        let now = crate::message::now_ms();
+        let Inner {
+            halves, schedule, ..
+        } = &mut *s;
+        for h in halves
+            .values_mut()
+            .filter(|h| h.waiting && h.group == group)
+        {
+            schedule.remove(&(h.next_check_ms, h.log_offset));
+            h.next_check_ms = now;
+            h.waiting = false;
+            schedule.insert((now, h.log_offset));
+        }
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    pub fn unregister(&self, group: &str, conn: u64) {
+        let mut s = self.lock();
+        if let Some(v) = s.producers.get_mut(group) {
+            v.retain(|(c, _)| *c != conn);
+            if v.is_empty() {
+                s.producers.remove(group);
+            }
+        }
+    }
+
+    /// Marks a half as being resolved. `Ok(false)`: someone else already is.
+    pub fn begin_resolve(&self, log_offset: u64, group: Option<&str>) -> Result<bool> {
+        let mut s = self.lock();
+        let Some(h) = s.halves.get_mut(&log_offset) else {
+            return Err(Error::Refused {
+                code: ErrorCode::NotFound,
+                message: "no pending half message with this id (already decided?)".into(),
+            });
+        };
+        if let Some(g) = group.filter(|g| !g.is_empty() && *g != h.group) {
+            return Err(Error::Invalid(format!(
+                "the half message belongs to producer group {}, not {g}",
+                h.group
+            )));
+        }
+        Ok(!std::mem::replace(&mut h.resolving, true))
+    }
+
+    /// Ends a resolution: removes the half once its outcome is durable.
+    pub fn finish_resolve(&self, log_offset: u64, stored: bool) {
+        let mut s = self.lock();
+        if stored {
+            if let Some(h) = s.halves.remove(&log_offset) {
+                s.schedule.remove(&(h.next_check_ms, log_offset));
+            }
+        } else if let Some(h) = s.halves.get_mut(&log_offset) {
+            h.resolving = false;
+        }
+        metrics::gauge!("mq_half_pending").set(s.halves.len() as f64);
+    }
+
+    /// Plans the due check-backs at `now`: halves to ask (with the producer
+    /// to ask), halves to discard; and when the next one is due.
+    pub(super) fn plan(&self, now: u64, max: u32, interval: u64, retry: u64) -> Plan {
+        let mut s = self.lock();
+        let due: Vec<(u64, u64)> = s
+            .schedule
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .copied()
+            .collect();
+        let mut plan = Plan::default();
+        for (t, off) in due {
+            s.schedule.remove(&(t, off));
+            let Some(h) = s.halves.get(&off).cloned() else {
+                continue;
+            };
+            if h.resolving {
+                continue; // its outcome is being stored
+            }
+            if h.checks >= max {
+                plan.discard.push(off);
+                continue;
+            }
+            let asked = match pick(&mut s, &h.group) {
+                Some(out) => {
+                    plan.ask.push((off, out));
+                    true
+                }
+                None => false,
+            };
+            // Nobody to ask: not counted; asked once a producer connects.
+            let next = now + if asked { interval } else { retry };
+            if let Some(h) = s.halves.get_mut(&off) {
+                h.checks += asked as u32;
+                h.waiting = !asked;
+                h.next_check_ms = next;
+            }
+            s.schedule.insert((next, off));
+        }
+        plan.next_ms = s.schedule.first().map(|&(t, _)| t);
+        plan
+    }
+}
+
+/// What the check-back task does next.
+#[derive(Default)]
+pub(super) struct Plan {
+    pub ask: Vec<(u64, mpsc::UnboundedSender<Frame>)>,
+    pub discard: Vec<u64>,
+    pub next_ms: Option<u64>,
+}
+
+/// A live producer of `group`, round robin; drops closed ones.
+fn pick(s: &mut Inner, group: &str) -> Option<mpsc::UnboundedSender<Frame>> {
+    let n = s.next_producer;
+    s.next_producer = s.next_producer.wrapping_add(1);
+    let v = s.producers.get_mut(group)?;
+    v.retain(|(_, out)| !out.is_closed());
+    if v.is_empty() {
+        return None;
+    }
+    Some(v[n % v.len()].1.clone())
+}
