@@ -1,7 +1,8 @@
 //! [`Consumer`]: a member of a consumer group reading one topic. The broker
 //! pushes deliveries of the queues assigned to this member; the handler runs
 //! on up to `concurrency` messages at once and answers [`ConsumeResult::Ack`]
-//! (done) or [`ConsumeResult::Later`] (retry on the broker's schedule). After
+//! (done) or [`ConsumeResult::Later`] (retry on the broker's schedule; in
+//! orderly mode, handled again here after a pause, blocking its queue). After
 //! the connection breaks the consumer reconnects and joins again; deliveries
 //! it had not answered are redelivered by the broker.
 
@@ -173,6 +174,7 @@ async fn run<F, Fut>(
     Fut: Future<Output = ConsumeResult> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(config.concurrency));
+    let orderly_retry = (config.mode == ConsumeMode::Orderly).then_some(config.orderly_retry_delay);
     loop {
         loop {
             let frame = tokio::select! {
@@ -221,8 +223,9 @@ async fn run<F, Fut>(
                 return;
             };
             let (handler, link) = (handler.clone(), joined.link.clone());
+            let (retry, stop) = (orderly_retry, stop.clone());
             tokio::spawn(async move {
-                let answer = match handler(message).await {
+                let answer = match handle(&*handler, message, retry, &stop).await {
                     ConsumeResult::Ack => FrameBody::Ack {
                         subscription,
                         queue,
@@ -256,5 +259,32 @@ async fn run<F, Fut>(
             }
         };
         tracing::info!(group = %config.group, topic = %config.topic, "rejoined the group");
+    }
+}
+
+/// Runs the handler; in orderly mode (`retry` set) a message answered
+/// "later" is handled again here after the delay, so that its queue keeps
+/// its order (RocketMQ's "suspend the queue a moment"), until it succeeds
+/// or the consumer stops (then it is released for redelivery).
+async fn handle<F, Fut>(
+    handler: &F,
+    mut message: StoredMessage,
+    retry: Option<Duration>,
+    stop: &CancellationToken,
+) -> ConsumeResult
+where
+    F: Fn(StoredMessage) -> Fut,
+    Fut: Future<Output = ConsumeResult>,
+{
+    loop {
+        let answer = handler(message.clone()).await;
+        let Some(delay) = retry.filter(|_| answer == ConsumeResult::Later) else {
+            return answer;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.cancelled() => return ConsumeResult::Release,
+        }
+        message.attempt += 1;
     }
 }

@@ -1,6 +1,7 @@
 //! Handing messages to members: oldest first per queue, within each
 //! member's in-flight limit, skipping tags the subscription does not want,
-//! holding retry queues until their head is due; and the clock side —
+//! holding retry queues until their head is due, one delivery per queue in
+//! orderly subscriptions; and the clock side —
 //! when to wake next and which deliveries outlived the visibility timeout.
 
 use std::time::Duration;
@@ -19,7 +20,7 @@ impl Subscription {
         let mut wake = now + Duration::from_secs(3600);
         let now_wall = now_ms();
         for c in &self.cursors {
-            for f in c.inflight.values().filter(|f| !f.retrying) {
+            for f in c.inflight.values().filter(|f| !f.retrying && !self.orderly) {
                 wake = wake.min(f.deadline);
             }
             // A due retry only matters if its owner can take it; otherwise
@@ -40,6 +41,9 @@ impl Subscription {
 
     /// Deliveries past their visibility timeout are retried.
     pub(super) fn expire(&mut self) {
+        if self.orderly {
+            return; // a member holds its deliveries until it answers or leaves
+        }
         let now = Instant::now();
         let mut expired = Vec::new();
         for (i, c) in self.cursors.iter().enumerate() {
@@ -75,6 +79,9 @@ impl Subscription {
                         break;
                     }
                     let c = &mut self.cursors[ci];
+                    if self.orderly && !c.inflight.is_empty() {
+                        break; // the next waits for this queue's answer
+                    }
                     let (offset, from_redeliver) = match c.redeliver.front() {
                         Some(&o) => (o, true),
                         None => (c.next, false),

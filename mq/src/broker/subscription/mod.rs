@@ -52,6 +52,8 @@ pub struct Join {
     pub frames: mpsc::UnboundedSender<Frame>,
     pub tag_expr: TagExpr,
     pub max_inflight: u32,
+    /// Orderly consumption (see [`crate::protocol::ConsumeMode::Orderly`]).
+    pub orderly: bool,
 }
 
 /// Sender side of a subscription.
@@ -93,6 +95,9 @@ pub struct Subscription {
     schedule: Vec<Duration>,
     visibility: Duration,
     tag_expr: TagExpr,
+    /// One delivery per queue in flight, held until answered (no
+    /// visibility timeout), so each queue is consumed strictly in order.
+    orderly: bool,
     members: Vec<Member>,
     cursors: Vec<Cursor>,
     rx: mpsc::UnboundedReceiver<SubEvent>,
@@ -151,6 +156,7 @@ impl Subscription {
             schedule: settings.schedule,
             visibility: settings.visibility,
             tag_expr: TagExpr::All,
+            orderly: false,
             members: Vec::new(),
             cursors,
             rx,
@@ -192,6 +198,7 @@ impl Subscription {
         match ev {
             SubEvent::Join(j) => {
                 self.tag_expr = j.tag_expr;
+                self.orderly = j.orderly;
                 self.members.retain(|m| m.id != j.member);
                 self.members.push(Member {
                     id: j.member,

@@ -8,6 +8,11 @@ use crate::message::validate_topic;
 use crate::protocol::{ConsumeFrom, ConsumeMode, FrameBody};
 use crate::server::connection::ConnState;
 
+/// Joins a group and a broadcast instance name into the name under which
+/// that member's subscription and offsets are kept (`group@instance`; `@`
+/// cannot occur in group names).
+pub const BROADCAST_SEPARATOR: &str = "@";
+
 #[allow(clippy::too_many_arguments)]
 pub fn subscribe(
     state: &mut ConnState,
@@ -17,7 +22,7 @@ pub fn subscribe(
     tag_expr: &str,
     max_inflight: u32,
     from: ConsumeFrom,
-    _mode: ConsumeMode,
+    mode: ConsumeMode,
 ) {
     let checked = validate_topic(topic)
         .and_then(|_| validate_group(group))
@@ -26,7 +31,19 @@ pub fn subscribe(
         Ok(t) => t,
         Err(e) => return state.reply_error(request_id, &e),
     };
-    let sub = state.core.subscription(group, topic, from);
+    // A broadcast member is a group of its own: its own cursors and offsets.
+    let (group, orderly) = match &mode {
+        ConsumeMode::Broadcast { instance } => match validate_group(instance) {
+            Ok(()) => (format!("{group}{BROADCAST_SEPARATOR}{instance}"), false),
+            Err(_) => {
+                let e = Error::Invalid(format!("bad instance name {instance:?}"));
+                return state.reply_error(request_id, &e);
+            }
+        },
+        ConsumeMode::Orderly => (group.to_string(), true),
+        ConsumeMode::Clustering => (group.to_string(), false),
+    };
+    let sub = state.core.subscription(&group, topic, from);
     let member = state.core.next_id();
     sub.send(SubEvent::Join(Join {
         member,
@@ -34,6 +51,7 @@ pub fn subscribe(
         frames: state.out.clone(),
         tag_expr,
         max_inflight: max_inflight.clamp(1, 10_000),
+        orderly,
     }));
     state.reply(
         request_id,

@@ -1,0 +1,66 @@
+//! Broadcasting: every member of a group gets every message once, with
+//! offsets kept per member (a restarted member resumes where it stopped).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bodies, collect, start_broker, wait_until};
+use mq::{ConsumerConfig, Message, Producer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_broadcast_members_each_receive_every_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let addr = broker.addr.to_string();
+    let mut members = Vec::new();
+    for name in ["a", "b", "c"] {
+        let config = ConsumerConfig::new(&addr, "caches", "prices").broadcast(name);
+        members.push(collect(config).await);
+    }
+    let producer = Producer::connect(&addr).await.unwrap();
+    let sent: Vec<String> = (0..50).map(|i| format!("price-{i}")).collect();
+    for body in &sent {
+        producer
+            .send(Message::new("prices", body.clone()))
+            .await
+            .unwrap();
+    }
+
+    for (_, seen) in &members {
+        wait_until(
+            Duration::from_secs(5),
+            "every message at every member",
+            || seen.lock().unwrap().len() >= sent.len(),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (_, seen) in &members {
+        let mut got = bodies(seen);
+        got.sort();
+        let mut want = sent.clone();
+        want.sort();
+        assert_eq!(got, want, "each message once");
+    }
+
+    // Member "a" restarts: it resumes from its own offsets.
+    let (a, _) = members.remove(0);
+    a.shutdown().await;
+    producer
+        .send(Message::new("prices", "price-late"))
+        .await
+        .unwrap();
+    let (a, seen_a) = collect(ConsumerConfig::new(&addr, "caches", "prices").broadcast("a")).await;
+    wait_until(Duration::from_secs(5), "the late message at a", || {
+        !seen_a.lock().unwrap().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bodies(&seen_a), vec!["price-late".to_string()]);
+    a.shutdown().await;
+    for (c, _) in members {
+        c.shutdown().await;
+    }
+    broker.shutdown().await;
+}
