@@ -62,12 +62,11 @@ async fn ten_thousand_messages_over_100_keys_keep_per_key_order_across_a_consume
     .await;
     consumer.shutdown().await;
 
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 100);
     for (key, seqs) in seen.iter() {
         assert_eq!(*seqs, (0..100).collect::<Vec<u32>>(), "order of {key}");
     }
-    drop(seen);
     broker.shutdown().await;
 }
 
