@@ -1,6 +1,7 @@
 //! `mqctl consume`: joins a group and prints each delivered message; acks it
 //! (or, with `--reject`, answers "later"). Stops after `--count` messages or
-//! `--idle-timeout` seconds without one.
+//! `--idle-timeout` seconds without one. `--orderly` consumes each queue in
+//! order; `--broadcast --instance NAME` joins as a broadcast member.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +32,15 @@ pub struct ConsumeArgs {
     /// Only messages sent after the group first subscribed.
     #[arg(long)]
     latest: bool,
+    /// Broadcasting: this member gets every message (needs `--instance`).
+    #[arg(long, requires = "instance", conflicts_with = "orderly")]
+    broadcast: bool,
+    /// The member's name in a broadcast group (its offsets are its own).
+    #[arg(long)]
+    instance: Option<String>,
+    /// Orderly: each queue strictly in order.
+    #[arg(long)]
+    orderly: bool,
 }
 
 pub async fn run(addr: &str, a: ConsumeArgs) -> anyhow::Result<()> {
@@ -38,7 +48,7 @@ pub async fn run(addr: &str, a: ConsumeArgs) -> anyhow::Result<()> {
     let seen = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let reject = a.reject;
-    let config = ConsumerConfig::new(addr, &a.group, &a.topic)
+    let mut config = ConsumerConfig::new(addr, &a.group, &a.topic)
         .tags(&a.tag)
         .concurrency(1)
         .from(if a.latest {
@@ -46,6 +56,12 @@ pub async fn run(addr: &str, a: ConsumeArgs) -> anyhow::Result<()> {
         } else {
             ConsumeFrom::Earliest
         });
+    if let (true, Some(instance)) = (a.broadcast, &a.instance) {
+        config = config.broadcast(instance);
+    }
+    if a.orderly {
+        config = config.orderly();
+    }
     let consumer = Consumer::start(config, move |m| {
         let (seen, tx) = (seen.clone(), tx.clone());
         async move {
@@ -55,7 +71,8 @@ pub async fn run(addr: &str, a: ConsumeArgs) -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({ "id": m.id.to_string(), "topic": m.topic, "tag": m.tag, "keys": m.keys,
-                        "body": m.body_text(), "attempt": m.attempt, "queue": m.queue, "offset": m.queue_offset })
+                        "body": m.body_text(), "attempt": m.attempt, "queue": m.queue, "offset": m.queue_offset,
+                        "sharding_key": m.sharding_key, "born_at_ms": m.born_at_ms, "stored_at_ms": m.stored_at_ms })
             );
             let _ = tx.send(());
             if reject { ConsumeResult::Later } else { ConsumeResult::Ack }

@@ -7,6 +7,7 @@ mod admin;
 mod bench;
 mod consume;
 mod send;
+mod txn_responder;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,12 @@ enum Command {
     Send(send::SendArgs),
     /// Consume in a group; one line per delivered message.
     Consume(consume::ConsumeArgs),
+    /// Answer transaction check-backs for a producer group; one line per answer.
+    TxnResponder(txn_responder::TxnResponderArgs),
+    /// Pending delayed messages.
+    Delayed,
+    /// Pending half (transactional) messages, with age and check-backs.
+    Transactions,
     /// Measure publish and publish→consume→ack throughput and latency.
     Bench(bench::BenchArgs),
     /// List topics with their queues and offsets.
@@ -61,6 +68,9 @@ async fn main() {
         Command::Send(a) => send::run(&cli.addr, a).await,
         Command::Consume(a) => consume::run(&cli.addr, a).await,
         Command::Bench(a) => bench::run(&cli.addr, a).await,
+        Command::TxnResponder(a) => txn_responder::run(&cli.addr, a).await,
+        Command::Delayed => admin::get(&cli.admin, "/delayed", None).await,
+        Command::Transactions => admin::get(&cli.admin, "/transactions", None).await,
         Command::Topics => admin::get(&cli.admin, "/topics", Some("topics")).await,
         Command::Message { id } => admin::get(&cli.admin, &format!("/messages/{id}"), None).await,
         Command::Dlq { group } => admin::get(&cli.admin, &format!("/dlq/{group}"), Some("")).await,
