@@ -1,16 +1,33 @@
-//! The order-svc application: state, router and background tasks on the shared runtime.
+//! The order-svc application: state, router and background tasks on the shared
+//! runtime (the outbox relay, the abandon sweep, the `order`/`cancel` and
+//! `order`/`timeout` consumers).
 
-use services::server::{Runtime, Server, ShopApp};
+use services::{
+    clients::{CouponClient, GoodsClient, UserClient},
+    consumer_log::{Subscription, spawn_consumer},
+    contracts::order::{CANCEL_TAG, ORDER_TOPIC, TIMEOUT_TAG},
+    outbox::Outbox,
+    publisher::Publisher,
+    server::{Runtime, Server, ShopApp},
+};
 
 use crate::{
+    consumers::{order_cancel, order_timeout},
+    domain::{abandon, confirm::Confirmer},
     http,
     settings::{SERVICE, Settings},
 };
+
+/// The producer group of order-svc's local message table.
+pub const PRODUCER_GROUP: &str = "order-svc";
 
 /// What handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: services::db::Database,
+    pub confirmer: Confirmer,
+    /// `SHOP_FAULTS=on`: honour `X-Shop-Fault`.
+    pub faults_enabled: bool,
 }
 
 /// order-svc, bound and ready to run.
@@ -19,11 +36,53 @@ pub struct App {
 }
 
 impl App {
-    /// Sets up the database (migrated in the background), binds `LISTEN_ADDR`.
+    /// Sets up the database (migrated in the background), starts the relay, the sweep
+    /// and the consumers, binds `LISTEN_ADDR`.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        let runtime = Runtime::start(settings)?;
+        let mut runtime = Runtime::start(settings)?;
+        let s = runtime.settings.clone();
+        let outbox = Outbox::new(
+            runtime.db.clone(),
+            Publisher::new(&s.mq_addr),
+            PRODUCER_GROUP,
+            s.outbox_retry_after,
+        );
+        let shutdown = runtime.shutdown.clone();
+        runtime.spawn_task("outbox relay", outbox.clone().run_relay(shutdown.clone()));
+        runtime.spawn_task(
+            "abandon sweep",
+            abandon::run(
+                runtime.db.clone(),
+                outbox.clone(),
+                s.order_abandon_after,
+                shutdown,
+            ),
+        );
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(order_cancel::GROUP, ORDER_TOPIC, CANCEL_TAG),
+            order_cancel::CancelOrder,
+        );
+        let cancel_unpaid = order_timeout::CancelUnpaid {
+            outbox: outbox.clone(),
+        };
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(order_timeout::GROUP, ORDER_TOPIC, TIMEOUT_TAG),
+            cancel_unpaid,
+        );
+        let confirmer = Confirmer {
+            db: runtime.db.clone(),
+            outbox,
+            users: UserClient::from_settings(&s),
+            goods: GoodsClient::from_settings(&s),
+            coupons: CouponClient::from_settings(&s),
+            pay_timeout: s.order_pay_timeout,
+        };
         let state = AppState {
             db: runtime.db.clone(),
+            confirmer,
+            faults_enabled: s.faults_enabled,
         };
         let server = Server::bind(runtime, http::router(state), http::openapi()).await?;
         Ok(App { server })

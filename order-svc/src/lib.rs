@@ -1,7 +1,8 @@
 //! order-svc: orders, confirmed across goods, coupon and user services with
 //! compensation on failure (API.md, "order-svc"; DESIGN.md §2.1, §2.4).
 //!
-//! So far it serves reading orders; confirming them comes with the confirm-order flow.
+//! Serves `POST /orders` (confirm) and `GET /orders/{id}`; consumes its cancel and
+//! payment-timeout messages; sweeps abandoned pre-orders.
 
 pub mod app;
 pub mod consumers;

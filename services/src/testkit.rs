@@ -496,3 +496,22 @@ pub mod checks {
         app.stop().await;
     }
 }
+
+/// Polls `check` every 50 ms until it gives `Some`, or panics naming `what` after
+/// `timeout`: the way tests wait for asynchronous effects instead of sleeping.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("gave up after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

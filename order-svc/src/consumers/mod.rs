@@ -1,2 +1,5 @@
-//! Consumers of broker messages: none yet. `order`/`cancel`, `order`/`timeout` and
-//! `pay`/`paid` arrive with the confirm-order, timeout and payment flows.
+//! Consumers of broker messages, one module per topic/tag: `order`/`cancel` (the
+//! order's own part of the compensation) and `order`/`timeout` (the payment timeout).
+
+pub mod order_cancel;
+pub mod order_timeout;

@@ -5,15 +5,18 @@ pub mod orders;
 
 pub use error::ApiError;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    routing::{get, post},
+};
 use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that order-svc serves so far.
+/// The endpoints of API.md that order-svc serves.
 #[derive(OpenApi)]
 #[openapi(
-    paths(orders::get_order),
+    paths(orders::confirm_order, orders::get_order),
     tags((name = "orders", description = "Orders"))
 )]
 struct ApiDoc;
@@ -26,6 +29,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The service's own routes (the shared ones are added by `services::server`).
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/orders", post(orders::confirm_order))
         .route("/orders/{order_id}", get(orders::get_order))
         .with_state(state)
 }

@@ -1,10 +1,57 @@
-//! `/orders`: read an order.
+//! `/orders`: confirm an order, read an order.
 
-use axum::extract::{Path, State};
-use services::{contracts::order::OrderView, error::ErrorBody, json::Json, validate};
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+};
+use services::{
+    contracts::order::{ConfirmOrder, OrderView},
+    error::ErrorBody,
+    json::Json,
+    validate,
+};
 
 use super::ApiError;
-use crate::{app::AppState, store};
+use crate::{
+    app::AppState,
+    domain::faults::{FAULT_HEADER, Fault},
+    store,
+};
+
+/// Confirms an order across goods, coupon and user (DESIGN.md §2.1). A failed check
+/// writes nothing; a failure after the pre-order cancels the order and answers
+/// `ORDER_CANCELLED` with its id while the compensation runs through the broker.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    request_body = ConfirmOrder,
+    params(("X-Shop-Fault" = Option<String>, Header,
+        description = "With SHOP_FAULTS=on: after-stock | after-coupon | after-balance | crash-after-stock")),
+    responses(
+        (status = 201, description = "Confirmed", body = OrderView),
+        (status = 400, description = "`INVALID_REQUEST`, `INVALID_QUANTITY`, `ORDER_AMOUNT_INVALID`, `SHIPPING_FEE_INVALID`, `MONEY_PAID_INVALID`, `PAY_AMOUNT_NEGATIVE`", body = ErrorBody),
+        (status = 404, description = "`USER_NOT_FOUND`, `GOODS_NOT_FOUND`, `COUPON_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`PRICE_MISMATCH`, `STOCK_NOT_ENOUGH`, `BALANCE_NOT_ENOUGH`, `COUPON_NOT_OWNED`, `COUPON_USED`, `ORDER_CANCELLED` (with `order_id`)", body = ErrorBody),
+        (status = 503, description = "`UNAVAILABLE`, or `ORDER_CANCELLED` (with `order_id`) when a step could not be reached", body = ErrorBody),
+    )
+)]
+pub async fn confirm_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<ConfirmOrder>,
+) -> Result<(StatusCode, Json<OrderView>), ApiError> {
+    let fault = if state.faults_enabled {
+        headers
+            .get(FAULT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Fault::parse)
+    } else {
+        None
+    };
+    let order = state.confirmer.confirm(&request, fault).await?;
+    Ok((StatusCode::CREATED, Json(order)))
+}
 
 /// Reads an order: amounts, status, pay status, cancel reason.
 #[utoipa::path(

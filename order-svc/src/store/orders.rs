@@ -1,4 +1,7 @@
-//! `trade_order`.
+//! `trade_order`: the pre-order, its confirmation and its cancellation, each a
+//! conditional update or a locked read so that racing flows decide once.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -7,7 +10,9 @@ use services::{
     ids::Id,
     money::Money,
 };
-use sqlx::MySqlExecutor;
+use sqlx::{MySqlConnection, MySqlExecutor};
+
+use crate::domain::checks::CheckedOrder;
 
 #[derive(sqlx::FromRow)]
 struct OrderRow {
@@ -90,4 +95,113 @@ pub async fn find_order(
     .fetch_optional(db)
     .await?;
     row.map(OrderRow::into_view).transpose()
+}
+
+const SELECT_FOR_UPDATE: &str = r"select order_id, user_id, goods_id, quantity, status, pay_status,
+        goods_price, order_amount, shipping_fee, coupon_id, coupon_paid, money_paid, pay_amount,
+        address, created_at, confirmed_at, paid_at, cancel_reason
+    from trade_order where order_id = ? for update";
+
+/// The order, locked until the end of `tx`.
+pub async fn lock_order(
+    tx: &mut MySqlConnection,
+    order_id: Id,
+) -> anyhow::Result<Option<OrderView>> {
+    let row: Option<OrderRow> = sqlx::query_as(SELECT_FOR_UPDATE)
+        .bind(order_id.0)
+        .fetch_optional(tx)
+        .await?;
+    row.map(OrderRow::into_view).transpose()
+}
+
+/// Saves the pre-order (`unconfirmed`); its id.
+pub async fn insert_preorder(
+    db: impl MySqlExecutor<'_>,
+    order: &CheckedOrder,
+    request_id: Option<&str>,
+) -> sqlx::Result<Id> {
+    let done = sqlx::query(
+        r"insert into trade_order (user_id, goods_id, quantity, goods_price, order_amount,
+              shipping_fee, coupon_id, coupon_paid, money_paid, pay_amount, address, request_id)
+          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(order.user_id.0)
+    .bind(order.goods_id.0)
+    .bind(order.quantity)
+    .bind(order.goods_price.decimal())
+    .bind(order.order_amount.decimal())
+    .bind(order.shipping_fee.decimal())
+    .bind(order.coupon_id.map(|id| id.0))
+    .bind(order.coupon_paid.decimal())
+    .bind(order.money_paid.decimal())
+    .bind(order.pay_amount.decimal())
+    .bind(&order.address)
+    .bind(request_id)
+    .execute(db)
+    .await?;
+    Ok(Id(done.last_insert_id()))
+}
+
+/// `unconfirmed` → `confirmed` (pay status `paid` when nothing is left to pay);
+/// `false` when the order is no longer unconfirmed (the abandon sweep cancelled it).
+pub async fn mark_confirmed(
+    tx: &mut MySqlConnection,
+    order_id: Id,
+    nothing_to_pay: bool,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r"update trade_order
+          set status = 'confirmed', confirmed_at = now(3),
+              pay_status = if(?, 'paid', 'unpaid'), paid_at = if(?, now(3), null)
+          where order_id = ? and status = 'unconfirmed'",
+    )
+    .bind(nothing_to_pay)
+    .bind(nothing_to_pay)
+    .bind(order_id.0)
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Cancels a locked order (the caller checked that it may be cancelled).
+pub async fn mark_cancelled(
+    tx: &mut MySqlConnection,
+    order_id: Id,
+    reason: CancelReason,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r"update trade_order set status = 'cancelled', cancel_reason = ?, cancelled_at = now(3)
+          where order_id = ?",
+    )
+    .bind(cancel_reason_text(reason))
+    .bind(order_id.0)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Orders left `unconfirmed` for longer than `older_than`, oldest first.
+pub async fn abandoned_orders(
+    db: impl MySqlExecutor<'_>,
+    older_than: Duration,
+    limit: u32,
+) -> sqlx::Result<Vec<Id>> {
+    let ids: Vec<u64> = sqlx::query_scalar(
+        r"select order_id from trade_order
+          where status = 'unconfirmed' and created_at < now(3) - interval ? microsecond
+          order by created_at limit ?",
+    )
+    .bind(older_than.as_micros() as u64)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(ids.into_iter().map(Id).collect())
+}
+
+fn cancel_reason_text(reason: CancelReason) -> &'static str {
+    match reason {
+        CancelReason::ConfirmFailed => "confirm_failed",
+        CancelReason::PayTimeout => "pay_timeout",
+        CancelReason::Abandoned => "abandoned",
+    }
 }

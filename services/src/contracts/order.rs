@@ -96,3 +96,14 @@ pub struct OrderCancelled {
     pub money_paid: Money,
     pub reason: CancelReason,
 }
+
+/// Tag of the payment-timeout delay message (DESIGN.md §2.4).
+pub const TIMEOUT_TAG: &str = "timeout";
+
+/// Body of the `order`/`timeout` delay message (key = order id): sent on
+/// confirmation, due `ORDER_PAY_TIMEOUT` later; its consumer cancels the order if it
+/// is still unpaid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrderPayTimeout {
+    pub order_id: Id,
+}

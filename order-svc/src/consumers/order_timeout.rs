@@ -1,0 +1,48 @@
+//! `order`/`timeout` in group `order-order-timeout` (DESIGN.md §2.4): the delay
+//! message sent on confirmation, due `ORDER_PAY_TIMEOUT` later. An order still
+//! confirmed and unpaid is cancelled with reason `pay_timeout` and its compensation
+//! message written, in the consumer log's transaction; a paid or cancelled order is
+//! left alone.
+
+use futures::future::BoxFuture;
+use mq::StoredMessage;
+use services::{
+    consumer_log::Consume,
+    contracts::order::{CancelReason, OrderPayTimeout},
+    outbox::Outbox,
+};
+use sqlx::MySqlConnection;
+
+use crate::domain::cancel;
+
+/// The consumer group.
+pub const GROUP: &str = "order-order-timeout";
+
+/// Cancels unpaid orders at their timeout.
+pub struct CancelUnpaid {
+    pub outbox: Outbox,
+}
+
+impl Consume for CancelUnpaid {
+    /// The outbox row of the cancel message, to send after the commit.
+    type Effect = Option<u64>;
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut MySqlConnection,
+        message: &'a StoredMessage,
+    ) -> BoxFuture<'a, anyhow::Result<Option<u64>>> {
+        Box::pin(async move {
+            let timeout: OrderPayTimeout = serde_json::from_slice(&message.body)?;
+            cancel::cancel_in(tx, &self.outbox, timeout.order_id, CancelReason::PayTimeout).await
+        })
+    }
+
+    fn after_commit(&self, effect: Option<u64>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(row) = effect {
+                self.outbox.send_soon(vec![row]);
+            }
+        })
+    }
+}

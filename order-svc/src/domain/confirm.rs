@@ -1,0 +1,250 @@
+//! Confirming an order (DESIGN.md §2.1): check it against user-svc, goods-svc and
+//! coupon-svc; save the pre-order; reserve stock, use the coupon, deduct the balance
+//! (each call idempotent by order id); mark it confirmed and schedule its payment
+//! timeout in one transaction. Any failure after the pre-order cancels the order and
+//! writes the compensation message (see [`super::cancel`]).
+
+use std::time::Duration;
+
+use services::{
+    clients::{ClientError, CouponClient, GoodsClient, UserClient},
+    contracts::{
+        coupon::UseCoupon,
+        goods::ReserveStock,
+        order::{CancelReason, ConfirmOrder, ORDER_TOPIC, OrderPayTimeout, OrderView, TIMEOUT_TAG},
+        user::DeductBalance,
+    },
+    db::Database,
+    error::Unavailable,
+    http::current_request_id,
+    ids::Id,
+    outbox::{Outbox, OutboxMessage},
+};
+use sqlx::Acquire;
+
+use super::{
+    cancel,
+    checks::{self, CheckedOrder, Facts, Refusal},
+    faults::Fault,
+};
+use crate::store;
+
+/// Why an order was not confirmed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    /// A check failed; nothing was written.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The pre-order was saved, then a step failed: the order is cancelled (or will be,
+    /// by the abandon sweep, if even that failed) and its compensation runs.
+    #[error("order {order_id} cancelled: {reason}")]
+    Cancelled {
+        order_id: Id,
+        reason: String,
+        /// The step failed because a service could not be reached (503, not 409).
+        unavailable: bool,
+    },
+    /// Something needed before the pre-order could not be reached; nothing was written.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// What confirming needs.
+#[derive(Clone, Debug)]
+pub struct Confirmer {
+    pub db: Database,
+    pub outbox: Outbox,
+    pub users: UserClient,
+    pub goods: GoodsClient,
+    pub coupons: CouponClient,
+    /// `ORDER_PAY_TIMEOUT`.
+    pub pay_timeout: Duration,
+}
+
+/// A step that failed after the pre-order.
+struct StepFailed {
+    reason: String,
+    unavailable: bool,
+}
+
+impl From<ClientError> for StepFailed {
+    fn from(error: ClientError) -> Self {
+        let unavailable = !matches!(error, ClientError::Rejected { .. });
+        let reason = match &error {
+            ClientError::Rejected { body, .. } => format!("{}: {}", body.code, body.message),
+            other => other.to_string(),
+        };
+        StepFailed {
+            reason,
+            unavailable,
+        }
+    }
+}
+
+impl Confirmer {
+    /// Confirms `request`; `fault` is the injected fault, if any.
+    pub async fn confirm(
+        &self,
+        request: &ConfirmOrder,
+        fault: Option<Fault>,
+    ) -> Result<OrderView, ConfirmError> {
+        let facts = self.facts(request).await?;
+        let order = checks::check(request, &facts)?;
+        let request_id = current_request_id();
+        let order_id =
+            store::orders::insert_preorder(self.db.pool()?, &order, request_id.as_deref()).await?;
+        tracing::info!(%order_id, user_id = %order.user_id, goods_id = %order.goods_id,
+            quantity = order.quantity, "pre-order saved");
+        if let Err(failed) = self.run_steps(order_id, &order, fault).await {
+            return Err(self.cancel_failed(order_id, failed).await);
+        }
+        match self.mark_confirmed(order_id, &order).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ConfirmError::Cancelled {
+                    order_id,
+                    reason: "cancelled while confirming (abandoned)".into(),
+                    unavailable: false,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%order_id, error = format!("{error:#}"), "confirmation not saved");
+                let failed = StepFailed {
+                    reason: "the confirmation could not be saved".into(),
+                    unavailable: true,
+                };
+                return Err(self.cancel_failed(order_id, failed).await);
+            }
+        }
+        tracing::info!(%order_id, pay_amount = %order.pay_amount, "order confirmed");
+        let view = store::orders::find_order(self.db.pool()?, order_id).await?;
+        view.ok_or_else(|| anyhow::anyhow!("order {order_id} vanished after confirming").into())
+    }
+
+    /// Reads the user, the goods and the coupon at once.
+    async fn facts(&self, request: &ConfirmOrder) -> Result<Facts, ConfirmError> {
+        let (user_id, goods_id, coupon_id) = checks::parse_ids(request)?;
+        let coupon = async {
+            match coupon_id {
+                Some(id) => self.coupons.get_coupon(id).await,
+                None => Ok(None),
+            }
+        };
+        let (user, goods, coupon) = tokio::join!(
+            self.users.get_user(user_id),
+            self.goods.get_goods(goods_id),
+            coupon
+        );
+        let unavailable = |e: ClientError| match e {
+            ClientError::Unavailable { service, .. } => {
+                ConfirmError::Unavailable(Unavailable::new(service))
+            }
+            other => ConfirmError::Unexpected(other.into()),
+        };
+        Ok(Facts {
+            user: user.map_err(unavailable)?,
+            goods: goods.map_err(unavailable)?,
+            coupon: coupon.map_err(unavailable)?,
+        })
+    }
+
+    /// Stock → coupon → balance, with the injected fault after its step.
+    async fn run_steps(
+        &self,
+        order_id: Id,
+        order: &CheckedOrder,
+        fault: Option<Fault>,
+    ) -> Result<(), StepFailed> {
+        let injected = |step: &str| StepFailed {
+            reason: format!("fault injected after {step}"),
+            unavailable: false,
+        };
+        let reserve = ReserveStock {
+            order_id,
+            goods_id: order.goods_id,
+            quantity: order.quantity,
+        };
+        self.goods.reserve_stock(&reserve).await?;
+        match fault {
+            Some(Fault::AfterStock) => return Err(injected("stock")),
+            Some(Fault::CrashAfterStock) => {
+                tracing::error!(%order_id, "fault crash-after-stock: aborting the process");
+                std::process::abort();
+            }
+            _ => {}
+        }
+        if let Some(coupon_id) = order.coupon_id {
+            let use_coupon = UseCoupon {
+                order_id,
+                user_id: order.user_id,
+            };
+            self.coupons.use_coupon(coupon_id, &use_coupon).await?;
+        }
+        if fault == Some(Fault::AfterCoupon) {
+            return Err(injected("coupon"));
+        }
+        if !order.money_paid.is_zero() {
+            let deduct = DeductBalance {
+                order_id,
+                amount: order.money_paid,
+            };
+            self.users.deduct_balance(order.user_id, &deduct).await?;
+        }
+        if fault == Some(Fault::AfterBalance) {
+            return Err(injected("balance"));
+        }
+        Ok(())
+    }
+
+    /// Marks the order confirmed and writes its payment-timeout message, in one
+    /// transaction; `false` when it was no longer unconfirmed.
+    async fn mark_confirmed(&self, order_id: Id, order: &CheckedOrder) -> anyhow::Result<bool> {
+        let nothing_to_pay = order.pay_amount.is_zero();
+        let pool = self.db.pool()?;
+        let mut conn = pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        if !store::orders::mark_confirmed(&mut tx, order_id, nothing_to_pay).await? {
+            return Ok(false);
+        }
+        let mut rows = Vec::new();
+        if !nothing_to_pay {
+            let timeout = OutboxMessage::json(
+                ORDER_TOPIC,
+                TIMEOUT_TAG,
+                order_id.to_string(),
+                &OrderPayTimeout { order_id },
+            )
+            .with_delay(self.pay_timeout);
+            rows.push(self.outbox.insert(&mut tx, &timeout).await?);
+        }
+        tx.commit().await?;
+        self.outbox.send_soon(rows);
+        Ok(true)
+    }
+
+    /// Cancels the order after a failed step; the error to answer.
+    async fn cancel_failed(&self, order_id: Id, failed: StepFailed) -> ConfirmError {
+        tracing::warn!(%order_id, reason = %failed.reason, "confirmation failed; cancelling");
+        if let Err(error) = cancel::cancel(
+            &self.db,
+            &self.outbox,
+            order_id,
+            CancelReason::ConfirmFailed,
+        )
+        .await
+        {
+            // The order stays unconfirmed; the abandon sweep cancels it later.
+            tracing::error!(%order_id, error = format!("{error:#}"),
+                "cancel not saved; the abandon sweep will cancel the order");
+        }
+        ConfirmError::Cancelled {
+            order_id,
+            reason: failed.reason,
+            unavailable: failed.unavailable,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Fault injection (API.md, order-svc): with `SHOP_FAULTS=on`, the header
+//! `X-Shop-Fault` on `POST /orders` makes the confirmation fail, or the process
+//! abort, right after a step, so the compensation paths can be shown for real.
+
+/// The request header naming the fault.
+pub const FAULT_HEADER: &str = "x-shop-fault";
+
+/// Where to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    AfterStock,
+    AfterCoupon,
+    AfterBalance,
+    /// Abort the process after reserving stock: the order is left `unconfirmed`
+    /// for the abandon sweep of the next start.
+    CrashAfterStock,
+}
+
+impl Fault {
+    /// The fault a header value names; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Fault> {
+        match value.trim() {
+            "after-stock" => Some(Fault::AfterStock),
+            "after-coupon" => Some(Fault::AfterCoupon),
+            "after-balance" => Some(Fault::AfterBalance),
+            "crash-after-stock" => Some(Fault::CrashAfterStock),
+            _ => None,
+        }
+    }
+}
