@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bodies, collect, start_broker, wait_until};
+use common::{admin_get, bodies, collect, start_broker, wait_until};
 use mq::{ConsumerConfig, Message, Producer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,6 +43,13 @@ async fn three_broadcast_members_each_receive_every_message_once() {
         want.sort();
         assert_eq!(got, want, "each message once");
     }
+
+    let group = admin_get(&broker.admin_addr.to_string(), "/groups/caches").await;
+    assert_eq!(
+        group["broadcast_members"].as_array().unwrap().len(),
+        3,
+        "{group}"
+    );
 
     // Member "a" restarts: it resumes from its own offsets.
     let (a, _) = members.remove(0);

@@ -140,7 +140,33 @@ async fn topics(State(core): Core) -> Json<Value> {
 async fn group(State(core): Core, Path(group): Path<String>) -> Result<Json<Value>, ApiError> {
     let offsets = core.store.offsets.of_group(&group);
     let subs = core.subscriptions(Some(&group));
-    if offsets.is_empty() && subs.is_empty() {
+    // Broadcast members keep their offsets under `group@instance`.
+    let prefix = format!("{group}@");
+    let broadcast: Vec<Value> = core
+        .store
+        .offsets
+        .groups()
+        .iter()
+        .filter_map(|g| g.strip_prefix(&prefix).map(|i| (g, i)))
+        .map(|(g, instance)| {
+            let lag: u64 = core
+                .store
+                .offsets
+                .of_group(g)
+                .iter()
+                .map(|((topic, queue), committed)| {
+                    let max = core
+                        .store
+                        .topics
+                        .get(topic)
+                        .map_or(0, |t| t.queue_range(*queue).1);
+                    max.saturating_sub(*committed)
+                })
+                .sum();
+            json!({ "instance": instance, "lag": lag })
+        })
+        .collect();
+    if offsets.is_empty() && subs.is_empty() && broadcast.is_empty() {
         return Err(not_found(format!("no consumer group {group}")));
     }
     let mut total_lag = 0;
@@ -167,6 +193,7 @@ async fn group(State(core): Core, Path(group): Path<String>) -> Result<Json<Valu
         "dead_letters": dead,
         "queues": queues,
         "subscriptions": subscriptions,
+        "broadcast_members": broadcast,
     })))
 }
 

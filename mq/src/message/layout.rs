@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::wire::{WireReader, WireWrite};
 
 const VERSION: u8 = 1;
-/// Record kinds; more come with issue 5 (half messages, transaction ops).
+/// Record kinds. Delayed and half messages and transaction ops are message
+/// records too, in reserved topics (`%DELAY%`, `%HALF%`, `%TXN_OP%`); a
+/// record that resolves another names it as its origin.
 pub const KIND_MESSAGE: u8 = 1;
 /// Length of the fixed part of a record payload.
 pub const RECORD_FIXED_LEN: usize = 42;

@@ -149,6 +149,31 @@ mod tests {
             code: ErrorCode::BodyTooLarge,
             message: "big".into(),
         });
+        round_trip(FrameBody::SendHalf {
+            producer_group: "pg".into(),
+            message: Message::new("t", "half"),
+        });
+        round_trip(FrameBody::EndTxn {
+            id: "id".into(),
+            producer_group: "pg".into(),
+            state: crate::protocol::TxnState::Rollback,
+            from_check: true,
+        });
+        round_trip(FrameBody::CheckTxn {
+            instance: 1,
+            log_offset: 2,
+            record: bytes::Bytes::from_static(b"r"),
+        });
+        round_trip(FrameBody::Subscribe {
+            group: "g".into(),
+            topic: "t".into(),
+            tag_expr: "*".into(),
+            max_inflight: 4,
+            from: crate::protocol::ConsumeFrom::Latest,
+            mode: crate::protocol::ConsumeMode::Broadcast {
+                instance: "a".into(),
+            },
+        });
         round_trip(FrameBody::Messages(vec![(
             1,
             2,
