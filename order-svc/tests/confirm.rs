@@ -1,12 +1,10 @@
 //! Confirm-order end to end (DESIGN.md §2.1, §2.2, §2.5): the real user, goods,
 //! coupon and order services with MariaDB, Redis and the broker.
 
-mod common;
-
-use common::{SETTLE, Shop, State, order_body};
 use mq::{Message, Producer};
 use serde_json::json;
 use services::testkit::{assert_error, eventually, json};
+use testshop::{SETTLE, Shop, State, order_body};
 
 #[tokio::test]
 async fn the_seed_example_confirms_and_every_service_records_its_part() {

@@ -1,9 +1,8 @@
-//! A whole shop for order tests: user-svc, goods-svc, coupon-svc and order-svc
-//! against real MariaDB, Redis and the real broker (in-process), with fault
-//! injection on and the waits shortened; helpers that create what an order needs
-//! and read back every service's state.
-
-#![allow(dead_code)]
+//! The whole shop in one test process: user-svc, goods-svc, coupon-svc, order-svc and
+//! pay-svc against real MariaDB, Redis and the real broker (in-process), with fault
+//! injection on and the waits shortened; helpers that create what an order needs and
+//! read back every service's state. Each [`Shop`] has its own schemas, Redis prefix
+//! and broker, so tests run in parallel.
 
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ pub struct Shop {
     pub goods: TestApp,
     pub coupons: TestApp,
     pub orders: TestApp,
+    pub pay: TestApp,
     // Dropped last: it owns the schemas and the broker.
     pub env: TestEnv,
 }
@@ -38,24 +38,26 @@ impl Shop {
         Shop::start_with(|_| {}).await
     }
 
-    /// Starts the four services; `configure` adjusts order-svc's settings.
-    pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Shop {
+    /// Starts the five services; `configure` adjusts every service's settings after
+    /// the test defaults (fault injection on, short waits).
+    pub async fn start_with(configure: impl Fn(&mut Settings)) -> Shop {
         let env = TestEnv::new().await;
-        let users = env.spawn_with::<user_svc::App>(fast).await;
-        let goods = env.spawn_with::<goods_svc::App>(fast).await;
-        let coupons = env.spawn_with::<coupon_svc::App>(fast).await;
-        let orders = env
-            .spawn_with::<order_svc::App>(|s| {
-                fast(s);
-                s.faults_enabled = true;
-                configure(s);
-            })
-            .await;
+        let setup = |s: &mut Settings| {
+            fast(s);
+            s.faults_enabled = true;
+            configure(s);
+        };
+        let users = env.spawn_with::<user_svc::App>(setup).await;
+        let goods = env.spawn_with::<goods_svc::App>(setup).await;
+        let coupons = env.spawn_with::<coupon_svc::App>(setup).await;
+        let orders = env.spawn_with::<order_svc::App>(setup).await;
+        let pay = env.spawn_with::<pay_svc::App>(setup).await;
         Shop {
             users,
             goods,
             coupons,
             orders,
+            pay,
             env,
         }
     }
