@@ -1,18 +1,21 @@
 //! The order-svc application: state, router and background tasks on the shared
-//! runtime (the outbox relay, the abandon sweep, the `order`/`cancel` and
-//! `order`/`timeout` consumers).
+//! runtime (the outbox relay, the abandon sweep, the `order`/`cancel`,
+//! `order`/`timeout` and `pay`/`paid` consumers).
 
 use services::{
     clients::{CouponClient, GoodsClient, UserClient},
     consumer_log::{Subscription, spawn_consumer},
-    contracts::order::{CANCEL_TAG, ORDER_TOPIC, TIMEOUT_TAG},
+    contracts::{
+        order::{CANCEL_TAG, ORDER_TOPIC, TIMEOUT_TAG},
+        pay::{PAID_TAG, PAY_TOPIC},
+    },
     outbox::Outbox,
     publisher::Publisher,
     server::{Runtime, Server, ShopApp},
 };
 
 use crate::{
-    consumers::{order_cancel, order_timeout},
+    consumers::{order_cancel, order_timeout, pay_paid},
     domain::{abandon, confirm::Confirmer},
     http,
     settings::{SERVICE, Settings},
@@ -70,6 +73,13 @@ impl App {
             &mut runtime,
             Subscription::new(order_timeout::GROUP, ORDER_TOPIC, TIMEOUT_TAG),
             cancel_unpaid,
+        );
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(pay_paid::GROUP, PAY_TOPIC, PAID_TAG),
+            pay_paid::ApplyPayment {
+                outbox: outbox.clone(),
+            },
         );
         let confirmer = Confirmer {
             db: runtime.db.clone(),

@@ -1,16 +1,38 @@
-//! The pay-svc application: state, router and background tasks on the shared runtime.
+//! The pay-svc application: state, router and background tasks on the shared runtime
+//! (the relay of the local message table, the `pay`/`paid` and `pay`/`refund`
+//! consumers).
 
-use services::server::{Runtime, Server, ShopApp};
+use services::{
+    clients::OrderClient,
+    consumer_log::{Subscription, spawn_consumer},
+    contracts::pay::{PAID_TAG, PAY_TOPIC, REFUND_TAG},
+    outbox::Outbox,
+    publisher::Publisher,
+    server::{Runtime, Server, ShopApp},
+};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
+    consumers::{pay_paid, pay_refund},
     http,
     settings::{SERVICE, Settings},
 };
+
+/// The producer group of pay-svc's local message table.
+pub const PRODUCER_GROUP: &str = "pay-svc";
 
 /// What handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: services::db::Database,
+    pub outbox: Outbox,
+    pub orders: OrderClient,
+    /// `PAY_CALLBACK_SECRET` (or the development secret).
+    pub callback_secret: String,
+    /// `SHOP_FAULTS=on`: honour `X-Shop-Fault`.
+    pub faults_enabled: bool,
+    /// The service's shutdown, for the `crash-after-commit` fault.
+    pub shutdown: CancellationToken,
 }
 
 /// pay-svc, bound and ready to run.
@@ -19,14 +41,39 @@ pub struct App {
 }
 
 impl App {
-    /// Sets up the database (migrated in the background), binds `LISTEN_ADDR`.
+    /// Sets up the database (migrated in the background), starts the relay and the
+    /// consumers, binds `LISTEN_ADDR`.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         if settings.pay_callback_secret.is_none() {
             tracing::warn!("PAY_CALLBACK_SECRET is not set: using the development secret");
         }
-        let runtime = Runtime::start(settings)?;
+        let mut runtime = Runtime::start(settings)?;
+        let s = runtime.settings.clone();
+        let outbox = Outbox::new(
+            runtime.db.clone(),
+            Publisher::new(&s.mq_addr),
+            PRODUCER_GROUP,
+            s.outbox_retry_after,
+        );
+        let shutdown = runtime.shutdown.clone();
+        runtime.spawn_task("outbox relay", outbox.clone().run_relay(shutdown.clone()));
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(pay_paid::GROUP, PAY_TOPIC, PAID_TAG),
+            pay_paid::LogPaid,
+        );
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(pay_refund::GROUP, PAY_TOPIC, REFUND_TAG),
+            pay_refund::RefundPayment,
+        );
         let state = AppState {
             db: runtime.db.clone(),
+            outbox,
+            orders: OrderClient::from_settings(&s),
+            callback_secret: s.pay_callback_secret().to_owned(),
+            faults_enabled: s.faults_enabled,
+            shutdown,
         };
         let server = Server::bind(runtime, http::router(state), http::openapi()).await?;
         Ok(App { server })

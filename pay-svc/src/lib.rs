@@ -2,8 +2,11 @@
 //! the `pay`/`paid` message through the local message table (API.md, "pay-svc";
 //! DESIGN.md §2.3).
 //!
-//! So far it serves reading payments; creating them and the callback come with the
-//! payment flow.
+//! `POST /payments` takes the amount from order-svc; `POST /payments/callback`
+//! checks the signature, then marks the payment paid and writes the `paid` message in
+//! one transaction, answers, and sends the message after the commit (the relay
+//! resends what was left behind). order-svc decides what a payment means for its
+//! order; a payment for an order cancelled meanwhile comes back as `pay`/`refund`.
 
 pub mod app;
 pub mod consumers;

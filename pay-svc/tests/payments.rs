@@ -1,8 +1,16 @@
-//! pay-svc against real MariaDB and Redis: what works so far (reading payments) and
-//! the operational endpoints.
+//! pay-svc alone against real MariaDB, Redis and the broker: reading payments, the
+//! callback's signature and request checks, creating without order-svc, and the
+//! operational endpoints. The flows with every service are in `paid_flow.rs`.
 
+mod common;
+
+use common::{callback_body, count, signed_callback};
 use pay_svc::App;
-use services::testkit::{TestEnv, assert_error, checks, json};
+use serde_json::json;
+use services::{
+    contracts::pay::{SIGNATURE_HEADER, callback_signature},
+    testkit::{TestApp, TestEnv, assert_error, assert_invalid_field, checks, json},
+};
 
 #[tokio::test]
 async fn unknown_or_malformed_payment_ids_answer_404_payment_not_found() {
@@ -38,7 +46,11 @@ async fn request_ids_metrics_openapi_and_health_work() {
     app.get("/payments/7").await;
     checks::request_id_is_echoed_or_generated(&app).await;
     checks::metrics_show_route(&app, "/payments/{pay_id}").await;
-    checks::openapi_lists_exactly(&app, &["/payments/{pay_id}"]).await;
+    checks::openapi_lists_exactly(
+        &app,
+        &["/payments", "/payments/callback", "/payments/{pay_id}"],
+    )
+    .await;
     checks::health_is_ok(&app).await;
 }
 
@@ -46,4 +58,104 @@ async fn request_ids_metrics_openapi_and_health_work() {
 async fn health_names_the_database_within_two_seconds_when_its_port_is_closed() {
     let env = TestEnv::new().await;
     checks::health_names_database_when_its_port_is_closed::<App>(&env).await;
+}
+
+/// An unpaid payment of 120.00 for order 9 of user 3, written directly.
+async fn stored_payment(app: &TestApp) -> String {
+    let done =
+        sqlx::query(r"insert into trade_pay (order_id, user_id, pay_amount) values (9, 3, 120.00)")
+            .execute(&app.db().await)
+            .await
+            .unwrap();
+    done.last_insert_id().to_string()
+}
+
+/// The payment's status and the rows of the local message table.
+async fn payment_and_outbox(app: &TestApp, pay_id: &str) -> (String, i64) {
+    let payment = json(app.get(&format!("/payments/{pay_id}")).await).await;
+    let outbox = count(app, "select count(*) from trade_mq_producer_temp").await;
+    (payment["status"].as_str().unwrap().to_owned(), outbox)
+}
+
+#[tokio::test]
+async fn forged_or_missing_signatures_answer_401_signature_invalid_and_change_nothing() {
+    let env = TestEnv::new().await;
+    let app = env.spawn::<App>().await;
+    let pay_id = stored_payment(&app).await;
+    let body = callback_body(&pay_id, "paid");
+    let other_body = callback_body(&pay_id, "failed");
+    let secret = app.settings.pay_callback_secret().to_owned();
+    let forged = [
+        None,
+        Some(String::new()),
+        Some("not hex".to_owned()),
+        Some(callback_signature("another secret", body.as_bytes())),
+        Some(callback_signature(&secret, other_body.as_bytes())),
+        Some(callback_signature(&secret, body.as_bytes())[..62].to_owned()),
+    ];
+
+    for signature in forged {
+        let mut request = app
+            .http
+            .post(app.url("/payments/callback"))
+            .body(body.clone());
+        if let Some(signature) = &signature {
+            request = request.header(SIGNATURE_HEADER, signature);
+        }
+        let response = request.send().await.unwrap();
+        assert_error(response, 401, "SIGNATURE_INVALID").await;
+    }
+    // The signature is checked before the body is read as JSON.
+    let garbage = app
+        .http
+        .post(app.url("/payments/callback"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_error(garbage, 401, "SIGNATURE_INVALID").await;
+
+    assert_eq!(
+        payment_and_outbox(&app, &pay_id).await,
+        ("unpaid".into(), 0)
+    );
+    let logs = count(&app, "select count(*) from trade_pay_log").await;
+    assert_eq!(logs, 0);
+}
+
+#[tokio::test]
+async fn signed_callbacks_for_unknown_payments_or_with_bad_fields_answer_404_or_400() {
+    let env = TestEnv::new().await;
+    let app = env.spawn::<App>().await;
+    let pay_id = stored_payment(&app).await;
+
+    let unknown = signed_callback(&app, &callback_body("424242", "paid"), &[]).await;
+    assert_error(unknown, 404, "PAYMENT_NOT_FOUND").await;
+    let not_an_id = signed_callback(&app, &callback_body("abc", "paid"), &[]).await;
+    assert_error(not_an_id, 404, "PAYMENT_NOT_FOUND").await;
+    let status = json!({"pay_id": pay_id, "status": "maybe"}).to_string();
+    assert_invalid_field(signed_callback(&app, &status, &[]).await, "status").await;
+    let missing = json!({"status": "paid"}).to_string();
+    assert_invalid_field(signed_callback(&app, &missing, &[]).await, "pay_id").await;
+    let malformed = signed_callback(&app, "{\"pay_id\":", &[]).await;
+    assert_error(malformed, 400, "INVALID_REQUEST").await;
+
+    assert_eq!(
+        payment_and_outbox(&app, &pay_id).await,
+        ("unpaid".into(), 0)
+    );
+}
+
+#[tokio::test]
+async fn creating_a_payment_while_order_svc_is_unreachable_answers_503_unavailable() {
+    let env = TestEnv::new().await;
+    let closed = services::testkit::closed_port_addr().await;
+    let app = env
+        .spawn_with::<App>(|s| s.order_svc_url = format!("http://{closed}"))
+        .await;
+
+    let response = app.post("/payments", &json!({"order_id": "1"})).await;
+
+    assert_error(response, 503, "UNAVAILABLE").await;
+    assert_eq!(count(&app, "select count(*) from trade_pay").await, 0);
 }

@@ -1,13 +1,17 @@
-//! The user-svc application: state, router and background tasks on the shared runtime.
+//! The user-svc application: state, router and background tasks on the shared runtime
+//! (the `order`/`cancel`, `pay`/`paid` and `pay`/`refund` consumers).
 
 use services::{
     consumer_log::{Subscription, spawn_consumer},
-    contracts::order::{CANCEL_TAG, ORDER_TOPIC},
+    contracts::{
+        order::{CANCEL_TAG, ORDER_TOPIC},
+        pay::{PAID_TAG, PAY_TOPIC, REFUND_TAG},
+    },
     server::{Runtime, Server, ShopApp},
 };
 
 use crate::{
-    consumers::order_cancel,
+    consumers::{order_cancel, pay_paid, pay_refund},
     http,
     settings::{SERVICE, Settings},
 };
@@ -32,6 +36,16 @@ impl App {
             &mut runtime,
             Subscription::new(order_cancel::GROUP, ORDER_TOPIC, CANCEL_TAG),
             order_cancel::RefundOnCancel,
+        );
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(pay_paid::GROUP, PAY_TOPIC, PAID_TAG),
+            pay_paid::EarnPoints,
+        );
+        spawn_consumer(
+            &mut runtime,
+            Subscription::new(pay_refund::GROUP, PAY_TOPIC, REFUND_TAG),
+            pay_refund::RevokePoints,
         );
         let state = AppState {
             db: runtime.db.clone(),

@@ -205,3 +205,28 @@ fn cancel_reason_text(reason: CancelReason) -> &'static str {
         CancelReason::Abandoned => "abandoned",
     }
 }
+
+/// Marks a locked, confirmed and unpaid order paid (its payment arrived).
+pub async fn mark_paid(tx: &mut MySqlConnection, order_id: Id) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r"update trade_order set pay_status = 'paid', paid_at = now(3)
+          where order_id = ? and status = 'confirmed' and pay_status = 'unpaid'",
+    )
+    .bind(order_id.0)
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks a locked, cancelled and unpaid order's payment refunded (the payment
+/// arrived after the cancel; the order stays cancelled).
+pub async fn mark_pay_refunded(tx: &mut MySqlConnection, order_id: Id) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r"update trade_order set pay_status = 'refunded'
+          where order_id = ? and status = 'cancelled' and pay_status = 'unpaid'",
+    )
+    .bind(order_id.0)
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

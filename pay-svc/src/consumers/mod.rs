@@ -1,2 +1,7 @@
-//! Consumers of broker messages: none yet. `pay`/`paid` (payment log) arrives with
-//! the payment flow.
+//! Consumers of broker messages, each idempotent through the shared consumer log:
+//! `pay`/`paid` writes the payment log row ([`pay_paid`]); `pay`/`refund`, written by
+//! order-svc for a payment of an order cancelled meanwhile, marks the payment
+//! refunded ([`pay_refund`]).
+
+pub mod pay_paid;
+pub mod pay_refund;

@@ -1,2 +1,7 @@
-//! Validated pay-svc values: none yet (the payment request and the callback come with
-//! the payment flow; a payment as read is `services::contracts::pay::PaymentView`).
+//! pay-svc's rules: creating a payment from order-svc's view of the order
+//! ([`create`]), applying a verified callback with its `paid` message ([`callback`]),
+//! and the fault points of `SHOP_FAULTS=on` ([`faults`]).
+
+pub mod callback;
+pub mod create;
+pub mod faults;

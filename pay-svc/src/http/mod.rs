@@ -5,16 +5,23 @@ pub mod payments;
 
 pub use error::ApiError;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    routing::{get, post},
+};
 use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that pay-svc serves so far.
+/// The endpoints of API.md that pay-svc serves.
 #[derive(OpenApi)]
 #[openapi(
-    paths(payments::get_payment),
-    tags((name = "payments", description = "Payments"))
+    paths(
+        payments::create_payment,
+        payments::payment_callback,
+        payments::get_payment
+    ),
+    tags((name = "payments", description = "Payments and the payment platform's callback"))
 )]
 struct ApiDoc;
 
@@ -26,6 +33,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The service's own routes (the shared ones are added by `services::server`).
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/payments", post(payments::create_payment))
+        .route("/payments/callback", post(payments::payment_callback))
         .route("/payments/{pay_id}", get(payments::get_payment))
         .with_state(state)
 }

@@ -165,6 +165,25 @@ impl ServiceClient {
         self.send(request).await
     }
 
+    /// `POST path` with a raw JSON body and extra headers (a signed callback),
+    /// decoding the JSON answer.
+    pub async fn post_signed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        self.send(request).await
+    }
+
     async fn send<T: DeserializeOwned>(
         &self,
         mut request: reqwest::RequestBuilder,

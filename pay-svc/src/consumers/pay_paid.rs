@@ -1,0 +1,40 @@
+//! `pay`/`paid` in group `pay-pay-paid` (DESIGN.md §2.3.3): pay-svc's own consumer of
+//! the message its callback wrote, recording the `paid` event in `trade_pay_log`.
+//! The log's unique (pay id, event) and the consumer log make it apply once.
+
+use futures::future::BoxFuture;
+use mq::StoredMessage;
+use services::{consumer_log::Consume, contracts::pay::PaymentPaid};
+use sqlx::MySqlConnection;
+
+use crate::store::pay_log::{self, PayEvent, PayLogEntry};
+
+/// The consumer group.
+pub const GROUP: &str = "pay-pay-paid";
+
+/// Writes the payment log row of a paid payment.
+pub struct LogPaid;
+
+impl Consume for LogPaid {
+    type Effect = ();
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut MySqlConnection,
+        message: &'a StoredMessage,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let paid: PaymentPaid = serde_json::from_slice(&message.body)?;
+            let entry = PayLogEntry {
+                pay_id: paid.pay_id,
+                order_id: paid.order_id,
+                event: PayEvent::Paid,
+                amount: paid.amount,
+                trade_no: paid.trade_no.as_deref(),
+                note: None,
+            };
+            pay_log::record(tx, &entry).await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,91 @@
+//! Creating the payment of an order (DESIGN.md §2.3.1): the order must be confirmed
+//! and unpaid, and the amount is its `pay_amount` as order-svc tells it, never the
+//! client's. One payment per order: a second create, or two racing, find the first.
+
+use services::{
+    clients::{ClientError, OrderClient},
+    contracts::{
+        order::{OrderStatus, PayStatus},
+        pay::PaymentView,
+    },
+    db::Database,
+    error::Unavailable,
+    ids::Id,
+};
+
+use crate::store::payments;
+
+/// A payment made now or found.
+#[derive(Debug)]
+pub enum Created {
+    New(PaymentView),
+    Existing(PaymentView),
+}
+
+/// Why no payment can be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateRefused {
+    #[error("no such order")]
+    OrderNotFound,
+    #[error("the order is cancelled")]
+    OrderCancelled,
+    #[error("the order is paid already")]
+    OrderAlreadyPaid,
+    #[error("the order is not confirmed yet")]
+    OrderNotConfirmed,
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Creates (or finds) the payment of the order `order_id` (as the client wrote it).
+pub async fn create_payment(
+    db: &Database,
+    orders: &OrderClient,
+    order_id: &str,
+) -> Result<Created, CreateRefused> {
+    let order_id = Id::parse(order_id).ok_or(CreateRefused::OrderNotFound)?;
+    let pool = db.pool()?;
+    if let Some(existing) = payments::find_by_order(pool, order_id).await? {
+        return Ok(Created::Existing(existing.view()));
+    }
+    let order = match orders.get_order(order_id).await {
+        Ok(Some(order)) => order,
+        Ok(None) => return Err(CreateRefused::OrderNotFound),
+        Err(ClientError::Unavailable { service, .. }) => {
+            return Err(Unavailable::new(service).into());
+        }
+        Err(other) => return Err(anyhow::Error::new(other).into()),
+    };
+    match (order.status, order.pay_status) {
+        (OrderStatus::Cancelled, _) | (_, PayStatus::Refunded) => {
+            return Err(CreateRefused::OrderCancelled);
+        }
+        (OrderStatus::Unconfirmed, _) => return Err(CreateRefused::OrderNotConfirmed),
+        (OrderStatus::Confirmed, PayStatus::Paid) => return Err(CreateRefused::OrderAlreadyPaid),
+        (OrderStatus::Confirmed, PayStatus::Unpaid) => {}
+    }
+    // Nothing left to pay: order-svc confirms such an order paid; say so either way.
+    if order.pay_amount.is_zero() {
+        return Err(CreateRefused::OrderAlreadyPaid);
+    }
+    match payments::insert(pool, order_id, order.user_id, order.pay_amount).await {
+        Ok(Some(pay_id)) => {
+            tracing::info!(%pay_id, %order_id, amount = %order.pay_amount, "payment created");
+            Ok(Created::New(PaymentView {
+                pay_id,
+                order_id,
+                amount: order.pay_amount,
+                status: services::contracts::pay::PaymentStatus::Unpaid,
+            }))
+        }
+        Ok(None) => {
+            let existing = payments::find_by_order(pool, order_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("payment of order {order_id} vanished"))?;
+            Ok(Created::Existing(existing.view()))
+        }
+        Err(e) => Err(anyhow::Error::new(e).into()),
+    }
+}
