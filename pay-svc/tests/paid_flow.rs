@@ -40,13 +40,6 @@ async fn a_paid_callback_pays_the_order_adds_points_once_logs_the_payment_and_em
     assert_eq!(count(&shop.orders, outbox).await, 0);
 }
 
-async fn payment_status(shop: &Shop, pay_id: &str) -> String {
-    payment(&shop.pay, pay_id).await["status"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn a_second_create_returns_the_same_payment_and_unpayable_orders_answer_their_codes() {
     let shop = Shop::start().await;

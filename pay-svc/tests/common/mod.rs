@@ -73,6 +73,13 @@ pub async fn payment(pay: &TestApp, pay_id: &str) -> Value {
     json(pay.get(&format!("/payments/{pay_id}")).await).await
 }
 
+pub async fn payment_status(shop: &Shop, pay_id: &str) -> String {
+    payment(&shop.pay, pay_id).await["status"]
+        .as_str()
+        .expect("status")
+        .to_owned()
+}
+
 pub async fn points(shop: &Shop, user_id: &str) -> u64 {
     json(shop.users.get(&format!("/users/{user_id}")).await).await["points"]
         .as_u64()
