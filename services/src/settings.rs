@@ -87,7 +87,9 @@ impl Service {
                 "SHOP_FAULTS",
                 "OUTBOX_RETRY_AFTER",
             ]),
-            Service::Pay => vars.extend(["PAY_CALLBACK_SECRET", "OUTBOX_RETRY_AFTER"]),
+            Service::Pay => {
+                vars.extend(["PAY_CALLBACK_SECRET", "SHOP_FAULTS", "OUTBOX_RETRY_AFTER"])
+            }
             Service::Goods => vars.extend(["STOCK_RESERVE_TIMEOUT", "STOCK_RECONCILE_INTERVAL"]),
             Service::Coupon | Service::User => {}
         }

@@ -2,15 +2,20 @@
 //!
 //! `shop up` starts the broker and the five services against the configured MariaDB
 //! and Redis, waits until each is healthy, prints what to curl, and stops them all on
-//! ctrl-c or SIGTERM.
+//! ctrl-c or SIGTERM. `shop pay <pay_id>` plays the payment platform: it sends
+//! pay-svc the callback of a successful (or `--failed`) payment, signed with
+//! `PAY_CALLBACK_SECRET` as pay-svc checks it.
 
 use std::{process::ExitCode, time::Duration};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use services::{
+    clients::PayClient,
+    contracts::pay::CallbackStatus,
+    ids::Id,
     launcher::{System, SystemConfig},
-    settings::Service,
+    settings::{DEV_PAY_CALLBACK_SECRET, Service},
 };
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -25,6 +30,26 @@ struct Cli {
 enum Command {
     /// Start the broker and the five services, and stop them on ctrl-c.
     Up(UpArgs),
+    /// Send pay-svc a correctly signed `paid` callback for a payment, as the payment
+    /// platform would.
+    Pay(PayArgs),
+}
+
+#[derive(Args)]
+struct PayArgs {
+    /// The payment (`pay_id` of `POST /payments`).
+    pay_id: String,
+    /// Report the payment as failed instead of paid.
+    #[arg(long)]
+    failed: bool,
+    /// The platform's transaction number (default: made up).
+    #[arg(long)]
+    trade_no: Option<String>,
+    #[arg(long, env = "PAY_SVC_URL", default_value = "http://127.0.0.1:8085")]
+    pay_svc_url: String,
+    /// The secret pay-svc checks callbacks with.
+    #[arg(long, env = "PAY_CALLBACK_SECRET", default_value = DEV_PAY_CALLBACK_SECRET, hide_default_value = true)]
+    secret: String,
 }
 
 #[derive(Args)]
@@ -68,6 +93,7 @@ async fn main() -> ExitCode {
         .init();
     let outcome = match Cli::parse().command {
         Command::Up(args) => up(args).await,
+        Command::Pay(args) => pay(args).await,
     };
     // Errors are for people: the message and its causes, no backtrace.
     match outcome {
@@ -141,6 +167,30 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         Some(reason) => bail!("{reason}; everything else was stopped"),
     }
+}
+
+async fn pay(args: PayArgs) -> anyhow::Result<()> {
+    let pay_id = Id::parse(&args.pay_id)
+        .with_context(|| format!("{:?} is not a payment id", args.pay_id))?;
+    let status = if args.failed {
+        CallbackStatus::Failed
+    } else {
+        CallbackStatus::Paid
+    };
+    let trade_no = args.trade_no.unwrap_or_else(|| {
+        let now = chrono::Utc::now().format("%Y%m%d%H%M%S");
+        format!("SHOP{now}{pay_id}")
+    });
+    let client = PayClient::new(&args.pay_svc_url);
+    client
+        .callback(&args.secret, pay_id, status, Some(trade_no.clone()))
+        .await
+        .with_context(|| format!("callback to {}", args.pay_svc_url))?;
+    println!("callback sent: payment {pay_id} {status:?}, trade_no {trade_no}");
+    if let Some(payment) = client.get_payment(pay_id).await? {
+        println!("{}", serde_json::to_string(&payment)?);
+    }
+    Ok(())
 }
 
 fn print_welcome(config: &SystemConfig, broker: bool) {
