@@ -159,6 +159,11 @@ async fn a_payment_arriving_after_the_timeout_cancelled_the_order_is_refunded_an
         (now["status"] == "cancelled").then_some(())
     })
     .await;
+    let (again, refused) = create_payment(&shop.pay, &order.order_id).await;
+    assert_eq!(
+        (again, refused["code"].as_str()),
+        (409, Some("ORDER_CANCELLED"))
+    );
 
     pay(&shop.pay, &pay_id).await;
 
@@ -180,6 +185,8 @@ async fn a_payment_arriving_after_the_timeout_cancelled_the_order_is_refunded_an
         shop.drained(group).await;
     }
     assert_eq!(points(&shop, &order.user_id).await, 0);
+    let (again, same) = create_payment(&shop.pay, &order.order_id).await;
+    assert_eq!((again, &same["status"]), (200, &json!("refunded")));
     let events = "select count(*) from trade_pay_log where event in ('paid', 'refunded')";
     assert_eq!(count(&shop.pay, events).await, 2);
     // The balance part of the order came back with the cancel.

@@ -1,12 +1,13 @@
 //! Creating the payment of an order (DESIGN.md §2.3.1): the order must be confirmed
 //! and unpaid, and the amount is its `pay_amount` as order-svc tells it, never the
-//! client's. One payment per order: a second create, or two racing, find the first.
+//! client's. One payment per order: a second create, or two racing, find the first;
+//! a payment still open is offered again only while its order can be paid.
 
 use services::{
     clients::{ClientError, OrderClient},
     contracts::{
         order::{OrderStatus, PayStatus},
-        pay::PaymentView,
+        pay::{PaymentStatus, PaymentView},
     },
     db::Database,
     error::Unavailable,
@@ -47,8 +48,13 @@ pub async fn create_payment(
 ) -> Result<Created, CreateRefused> {
     let order_id = Id::parse(order_id).ok_or(CreateRefused::OrderNotFound)?;
     let pool = db.pool()?;
-    if let Some(existing) = payments::find_by_order(pool, order_id).await? {
-        return Ok(Created::Existing(existing.view()));
+    let existing = payments::find_by_order(pool, order_id).await?;
+    // A settled payment is the answer whatever the order's state now.
+    if let Some(settled) = existing
+        .as_ref()
+        .filter(|p| matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded))
+    {
+        return Ok(Created::Existing(settled.view()));
     }
     let order = match orders.get_order(order_id).await {
         Ok(Some(order)) => order,
@@ -58,6 +64,7 @@ pub async fn create_payment(
         }
         Err(other) => return Err(anyhow::Error::new(other).into()),
     };
+    // An open payment is not offered for an order that can no longer be paid.
     match (order.status, order.pay_status) {
         (OrderStatus::Cancelled, _) | (_, PayStatus::Refunded) => {
             return Err(CreateRefused::OrderCancelled);
@@ -65,6 +72,9 @@ pub async fn create_payment(
         (OrderStatus::Unconfirmed, _) => return Err(CreateRefused::OrderNotConfirmed),
         (OrderStatus::Confirmed, PayStatus::Paid) => return Err(CreateRefused::OrderAlreadyPaid),
         (OrderStatus::Confirmed, PayStatus::Unpaid) => {}
+    }
+    if let Some(open) = existing {
+        return Ok(Created::Existing(open.view()));
     }
     // Nothing left to pay: order-svc confirms such an order paid; say so either way.
     if order.pay_amount.is_zero() {
@@ -77,7 +87,7 @@ pub async fn create_payment(
                 pay_id,
                 order_id,
                 amount: order.pay_amount,
-                status: services::contracts::pay::PaymentStatus::Unpaid,
+                status: PaymentStatus::Unpaid,
             }))
         }
         Ok(None) => {
