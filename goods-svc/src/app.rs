@@ -7,7 +7,6 @@ use services::{
         goods::{DEDUCT_TAG, STOCK_TOPIC},
         order::{CANCEL_TAG, ORDER_TOPIC},
     },
-    publisher::Publisher,
     server::{Runtime, Server, ShopApp},
 };
 
@@ -41,7 +40,7 @@ impl App {
         let stock = Stock {
             db: runtime.db.clone(),
             cache: runtime.cache.clone(),
-            publisher: JournalPublisher::new(Publisher::new(&runtime.settings.mq_addr)),
+            publisher: JournalPublisher::new(&runtime.settings.mq_addr, runtime.db.clone()),
             reserve_timeout: runtime.settings.stock_reserve_timeout,
         };
         spawn_consumer(
@@ -57,6 +56,21 @@ impl App {
             Subscription::new(order_cancel::GROUP, ORDER_TOPIC, CANCEL_TAG),
             return_stock,
         );
+        let connect = stock.publisher.clone();
+        let stop = runtime.shutdown.clone();
+        runtime.spawn_task("check-back responder", async move {
+            // Answer check-backs of halves an earlier run left, before any reservation.
+            let mut delay = std::time::Duration::from_millis(100);
+            while let Err(error) = connect.connect().await {
+                tracing::debug!(%error, "transactional producer not connected yet; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(2));
+            }
+            tracing::info!("transactional producer connected; answering check-backs");
+        });
         let interval = runtime.settings.stock_reconcile_interval;
         let shutdown = runtime.shutdown.clone();
         runtime.spawn_task(

@@ -2,30 +2,31 @@
 //! user records every order whose cancel the service consumed, whether its step had
 //! run (`compensated`) or not (null compensation).
 //!
-//! A step for an order (reserve stock, use coupon, deduct balance) calls
-//! [`is_cancelled`] first in its own transaction: a locking read, so it either waits
-//! for a cancel being written and then sees it, or holds off the cancel's insert until
-//! the step committed and the cancel then undoes it. Either way a step arriving after
-//! its compensation is refused and changes nothing.
+//! A step for an order and the cancel of that order serialize on one row they both
+//! lock first: the coupon row (coupon-svc), the user row (user-svc), the journal's
+//! `(order_id, goods_id)` unique key (goods-svc). Under that lock the step calls
+//! [`is_cancelled`] (a plain read: its snapshot is taken after the lock, so it sees
+//! a cancel that committed before) and is refused if the cancel came first; a cancel
+//! that comes later finds the step done and undoes it. No gap locks are taken, so
+//! concurrent orders for different rows never wait on each other here.
 
 use sqlx::MySqlConnection;
 
 use crate::ids::Id;
 
-/// Whether the cancel of `order_id` was consumed here (locking read; call it first in
-/// the step's transaction).
+/// Whether the cancel of `order_id` was consumed here. Call it in the step's
+/// transaction after locking the row the cancel also locks (see the module header).
 pub async fn is_cancelled(tx: &mut MySqlConnection, order_id: Id) -> sqlx::Result<bool> {
-    let found: Option<u64> = sqlx::query_scalar(
-        r"select order_id from trade_cancelled_order where order_id = ? lock in share mode",
-    )
-    .bind(order_id.0)
-    .fetch_optional(tx)
-    .await?;
+    let found: Option<u64> =
+        sqlx::query_scalar(r"select order_id from trade_cancelled_order where order_id = ?")
+            .bind(order_id.0)
+            .fetch_optional(tx)
+            .await?;
     Ok(found.is_some())
 }
 
-/// Records that the cancel of `order_id` was consumed (call it first in the cancel's
-/// transaction); `compensated` says whether the step had run and was undone. A second
+/// Records that the cancel of `order_id` was consumed (call it in the cancel's
+/// transaction after locking the shared row); `compensated` says whether the step had run and was undone. A second
 /// record of the same order keeps the first.
 pub async fn record_cancel(
     tx: &mut MySqlConnection,

@@ -32,8 +32,10 @@ use crate::{db::Database, server::Runtime};
 /// How often an effect that hit a deadlock or a lock wait timeout is run again at
 /// once, before the message is handed back to the broker's retry schedule.
 const LOCK_RETRIES: u32 = 3;
-/// Messages a consumer handles at once.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Messages a consumer handles at once. Small on purpose: many compensations touch
+/// the same hot rows (one goods item), where more concurrency only holds more pool
+/// connections waiting on one row lock, starving the service's requests.
+pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// A consumer's business effect for one message.
 pub trait Consume: Send + Sync + 'static {

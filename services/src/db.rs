@@ -64,7 +64,7 @@ impl Database {
         let (server_url, schema) = split_database_url(database_url)?;
         let options = MySqlConnectOptions::from_str(database_url)?;
         let pool = MySqlPoolOptions::new()
-            .max_connections(16)
+            .max_connections(32)
             .min_connections(0)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);

@@ -42,6 +42,9 @@ pub fn redis_url() -> String {
 /// by a test process that was killed).
 const STALE_AFTER: Duration = Duration::from_secs(2 * 3600);
 
+/// The MariaDB connection limit the tests raise the server to (if lower).
+const TEST_MAX_CONNECTIONS: u32 = 2000;
+
 /// How long a spawned app may take to become healthy.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -55,7 +58,12 @@ pub struct TestBroker {
 impl TestBroker {
     pub async fn start() -> TestBroker {
         let data = tempfile::tempdir().expect("a temporary folder for the broker");
-        let config = mq::BrokerConfig::for_tests(data.path());
+        let config = mq::BrokerConfig {
+            // Undecided half messages are checked back within seconds.
+            txn_check_after: Duration::from_secs(1),
+            txn_check_interval: Duration::from_secs(1),
+            ..mq::BrokerConfig::for_tests(data.path())
+        };
         let handle = mq::Broker::start(config)
             .await
             .expect("the in-process broker starts");
@@ -302,7 +310,8 @@ pub async fn drop_schemas(schemas: &[String]) -> Result<(), sqlx::Error> {
     conn.close().await
 }
 
-async fn delete_redis_keys(prefix: &str) -> redis::RedisResult<()> {
+/// Deletes every Redis key under `prefix`.
+pub async fn delete_redis_keys(prefix: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(redis_url())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let keys: Vec<String> = redis::cmd("KEYS")
@@ -318,7 +327,9 @@ async fn delete_redis_keys(prefix: &str) -> redis::RedisResult<()> {
     Ok(())
 }
 
-/// Drops `shop_test_<stamp>_…` schemas older than [`STALE_AFTER`], once per process.
+/// Once per test process: raises the server's connection limit and drops
+/// `shop_test_<stamp>_…` schemas older than [`STALE_AFTER`] (left by killed test
+/// processes).
 async fn drop_stale_schemas_once() {
     static DONE: OnceLock<()> = OnceLock::new();
     if DONE.set(()).is_err() {
@@ -330,6 +341,12 @@ async fn drop_stale_schemas_once() {
         .unwrap_or(0);
     let work = async {
         let mut conn = MySqlConnection::connect(&mysql_server_url()).await?;
+        // Tests run several whole shops at once, each service with its own pool: the
+        // server's default of 151 connections is too few.
+        sqlx::query("set global max_connections = greatest(@@global.max_connections, ?)")
+            .bind(TEST_MAX_CONNECTIONS)
+            .execute(&mut conn)
+            .await?;
         let names: Vec<String> = sqlx::query_scalar(
             r"select schema_name from information_schema.schemata where schema_name like 'shop\_test\_%'",
         )

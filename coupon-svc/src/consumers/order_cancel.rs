@@ -25,6 +25,10 @@ impl Consume for ReleaseOnCancel {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
+            // The coupon row serializes this cancel with the order's use of it.
+            if let Some(coupon_id) = cancel.coupon_id {
+                store::coupons::lock_coupon(tx, coupon_id).await?;
+            }
             cancelled_orders::record_cancel(tx, cancel.order_id, false).await?;
             if store::coupons::release_for_order(tx, cancel.order_id).await? {
                 cancelled_orders::set_compensated(tx, cancel.order_id, true).await?;

@@ -40,6 +40,10 @@ pub async fn use_coupon(
     let pool = state.db.pool()?;
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
+    // The coupon row serializes this use with the order's cancel (cancelled_orders).
+    if !store::coupons::lock_coupon(&mut tx, coupon_id).await? {
+        return Err(ApiError::CouponNotFound);
+    }
     if cancelled_orders::is_cancelled(&mut tx, body.order_id).await? {
         return Err(ApiError::OrderCancelled);
     }

@@ -120,3 +120,13 @@ pub async fn release_for_order(tx: &mut sqlx::MySqlConnection, order_id: Id) -> 
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Locks the coupon's row until the end of `tx`; `false` when there is no such coupon.
+pub async fn lock_coupon(tx: &mut sqlx::MySqlConnection, coupon_id: Id) -> sqlx::Result<bool> {
+    let found: Option<u64> =
+        sqlx::query_scalar(r"select coupon_id from trade_coupon where coupon_id = ? for update")
+            .bind(coupon_id.0)
+            .fetch_optional(tx)
+            .await?;
+    Ok(found.is_some())
+}

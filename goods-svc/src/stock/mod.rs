@@ -16,7 +16,6 @@ use std::time::Duration;
 use mq::Message;
 use services::{
     cache::Cache,
-    cancelled_orders,
     contracts::goods::{
         DEDUCT_TAG, Reservation, ReserveStock, STOCK_TOPIC, StockJournalCommitted, StockLogStatus,
     },
@@ -28,7 +27,9 @@ use services::{
 use sqlx::Acquire;
 use tokio::time::Instant;
 
-use self::publisher::{JournalPublisher, LocalOutcome};
+use mq::LocalOutcome;
+
+use self::publisher::JournalPublisher;
 use crate::store::{
     self,
     stock_cache::{self, Reserved},
@@ -104,6 +105,17 @@ impl Stock {
             .await;
         let give_back =
             || stock_cache::give_back(&self.cache, request.goods_id, request.quantity, &generation);
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // No half message, no journal: the units go back at once.
+                tracing::warn!(%error, order_id = %request.order_id, "reservation not started");
+                if let Err(error) = give_back().await {
+                    tracing::warn!(%error, "stock not given back to redis; the reconciler will");
+                }
+                return Err(Unavailable::new("broker").into());
+            }
+        };
         match outcome {
             LocalOutcome::Commit(_) => {
                 tracing::info!(journal_id = %journal.journal_id, order_id = %request.order_id,
@@ -115,7 +127,6 @@ impl Stock {
                     tracing::warn!(%error, "reservation rolled back; stock not given back to redis");
                 }
                 match refusal {
-                    Refusal::Cancelled => Err(ReserveError::OrderCancelled),
                     Refusal::Exists => {
                         // A concurrent call for the same order won: answer with its row.
                         let found = store::stock_logs::find_for_order(
@@ -160,9 +171,9 @@ impl Stock {
             let pool = self.db.pool().map_err(|_| sqlx::Error::PoolClosed)?;
             let mut conn = pool.acquire().await?;
             let mut tx = conn.begin().await?;
-            if cancelled_orders::is_cancelled(&mut tx, Id(journal.order_id)).await? {
-                return Ok(Some(Refusal::Cancelled));
-            }
+            // A cancel that came first left a `cancelled` row under the same
+            // (order_id, goods_id) unique key: the insert fails and the existing row
+            // answers `ORDER_CANCELLED`. A cancel coming later waits on that key.
             if !store::stock_logs::insert_reservation(&mut tx, journal, request_id.as_deref())
                 .await?
             {
@@ -246,9 +257,8 @@ impl Stock {
 /// Why the local transaction did not commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
-    /// The order's cancel came first.
-    Cancelled,
-    /// The order has a journal row for these goods already.
+    /// The order has a journal row for these goods already (a concurrent call's, or
+    /// the tombstone of a cancel that came first).
     Exists,
     /// The database failed or the deadline passed.
     Failed,

@@ -28,6 +28,8 @@ impl Consume for RefundOnCancel {
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
+            // The user row serializes this cancel with the order's deduct.
+            store::users::lock_user(tx, cancel.user_id).await?;
             cancelled_orders::record_cancel(tx, cancel.order_id, false).await?;
             let request_id = message
                 .properties

@@ -43,6 +43,10 @@ pub async fn deduct_balance(
     let pool = state.db.pool()?;
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
+    // The user row serializes this deduct with the order's cancel (cancelled_orders).
+    if !store::users::lock_user(&mut tx, user_id).await? {
+        return Err(ApiError::UserNotFound);
+    }
     if cancelled_orders::is_cancelled(&mut tx, body.order_id).await? {
         return Err(ApiError::OrderCancelled);
     }

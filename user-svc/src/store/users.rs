@@ -189,3 +189,13 @@ pub async fn refund_order(
         .await?;
     Ok(Some(paid))
 }
+
+/// Locks the user's row until the end of `tx`; `false` when there is no such user.
+pub async fn lock_user(tx: &mut sqlx::MySqlConnection, user_id: Id) -> sqlx::Result<bool> {
+    let found: Option<u64> =
+        sqlx::query_scalar(r"select user_id from trade_user where user_id = ? for update")
+            .bind(user_id.0)
+            .fetch_optional(tx)
+            .await?;
+    Ok(found.is_some())
+}

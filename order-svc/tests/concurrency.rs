@@ -1,0 +1,149 @@
+//! Many buyers at once for one hot goods item (DESIGN.md §2.2): the Redis
+//! check-and-decrement never oversells, also when Redis loses the cache mid-run.
+
+use futures::future::join_all;
+use serde_json::Value;
+use services::testkit::eventually;
+use testshop::{SETTLE, Shop, State, order_body};
+
+/// Places the orders of `bodies` at once; the answers' statuses and codes.
+async fn buy_at_once(shop: &Shop, bodies: &[Value]) -> Vec<(u16, String)> {
+    let orders = bodies.iter().map(|body| async move {
+        let response = shop.order(body, None).await;
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or_default();
+        let code = answer["code"].as_str().unwrap_or("").to_owned();
+
+        (status, code)
+    });
+    join_all(orders).await
+}
+
+/// How many of the answers confirmed; every other one refused for lack of stock.
+fn confirmed(answers: &[(u16, String)]) -> usize {
+    for (status, code) in answers {
+        assert!(
+            *status == 201 || code == "STOCK_NOT_ENOUGH" || code == "ORDER_CANCELLED",
+            "unexpected answer {status} {code}"
+        );
+    }
+    answers.iter().filter(|(status, _)| *status == 201).count()
+}
+
+#[tokio::test]
+async fn two_hundred_buyers_for_fifty_units_confirm_exactly_fifty() {
+    let shop = Shop::start().await;
+    let goods = shop.goods_item("10.00", 50).await;
+    // 200 buyers, each with a coupon and paying 1.00 from the balance.
+    let mut buyers = Vec::new();
+    let mut bodies = Vec::new();
+    for _ in 0..200 {
+        let user = shop.user("100.00").await;
+        let coupon = shop.coupon(&user, "1.00").await;
+        bodies.push(order_body(
+            &user,
+            &goods,
+            1,
+            "10.00",
+            Some((&coupon, "1")),
+            "1.00",
+        ));
+        buyers.push((user, coupon));
+    }
+
+    let answers = buy_at_once(&shop, &bodies).await;
+
+    assert_eq!(confirmed(&answers), 50);
+    let rows = "select count(*) from trade_order where status = 'confirmed'";
+    assert_eq!(shop.count(&shop.orders, rows).await, 50);
+    let sold_out = State {
+        balance: "99.00".into(),
+        stock: 0,
+        available: 0,
+        coupon_used: true,
+    };
+    let not_sold = State {
+        balance: "100.00".into(),
+        ..sold_out.clone()
+    };
+    // A buyer who got a unit paid once and used the coupon; the others (compensated)
+    // have their balance and coupon back.
+    for ((user, coupon), (status, _)) in buyers.iter().zip(&answers) {
+        let expected = if *status == 201 {
+            sold_out.clone()
+        } else {
+            State {
+                coupon_used: false,
+                ..not_sold.clone()
+            }
+        };
+        shop.settles_to(&expected, user, &goods, Some(coupon)).await;
+    }
+}
+
+#[tokio::test]
+async fn twenty_orders_racing_for_one_coupon_use_it_and_the_balance_once() {
+    let shop = Shop::start().await;
+    let goods = shop.goods_item("10.00", 100).await;
+    let user = shop.user("100.00").await;
+    let coupon = shop.coupon(&user, "5.00").await;
+    let body = order_body(&user, &goods, 1, "10.00", Some((&coupon, "5")), "3.00");
+
+    let answers = buy_at_once(&shop, &vec![body; 20]).await;
+
+    assert_eq!(answers.iter().filter(|(s, _)| *s == 201).count(), 1);
+    for (status, code) in &answers {
+        assert!(*status == 201 || code == "COUPON_USED" || code == "ORDER_CANCELLED");
+    }
+    let once = State {
+        balance: "97.00".into(),
+        stock: 99,
+        available: 99,
+        coupon_used: true,
+    };
+    shop.settles_to(&once, &user, &goods, Some(&coupon)).await;
+}
+
+#[tokio::test]
+async fn redis_losing_the_stock_mid_run_neither_oversells_nor_loses_units() {
+    let shop = Shop::start().await;
+    let user = shop.user("100000.00").await;
+    let goods = shop.goods_item("10.00", 50).await;
+    let body = order_body(&user, &goods, 1, "10.00", None, "0");
+    let flush = async {
+        // Once some units are reserved, drop every key of goods-svc, as a Redis
+        // restarted empty would.
+        let what = "ten units reserved";
+        eventually(what, SETTLE, || async {
+            let now = shop.state(&user, &goods, None).await;
+            (now.available <= 40).then_some(())
+        })
+        .await;
+        let prefix = &shop.goods.settings.redis_prefix;
+        services::testkit::delete_redis_keys(prefix).await.unwrap();
+    };
+
+    let bodies = vec![body.clone(); 120];
+    let (answers, ()) = tokio::join!(buy_at_once(&shop, &bodies), flush);
+    let mut sold = confirmed(&answers);
+    // Buy the rest one by one: exactly the 50 units can be sold, no more, no fewer.
+    loop {
+        let response = shop.order(&body, None).await;
+        if response.status() != 201 {
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(answer["code"], "STOCK_NOT_ENOUGH");
+            break;
+        }
+        sold += 1;
+        assert!(sold <= 50, "oversold");
+    }
+
+    assert_eq!(sold, 50);
+    let sold_out = State {
+        balance: "100000.00".into(),
+        stock: 0,
+        available: 0,
+        coupon_used: false,
+    };
+    shop.settles_to(&sold_out, &user, &goods, None).await;
+}
