@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::measure::{Latency, PipelineOutcome, PublishOutcome};
+use crate::target::StorageActivity;
 
 /// Everything measured for one target at one publisher count.
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +21,8 @@ pub struct Row {
     pub publish_per_sec: Option<f64>,
     /// Send latency (send → acknowledgement) during the publish phase.
     pub publish_latency: Option<Latency>,
+    /// The broker's fsyncs and group commits during the publish phase, where it tells.
+    pub publish_storage: Option<StorageActivity>,
     /// Produce → consume → ack throughput, messages per second.
     pub pipeline_per_sec: Option<f64>,
     /// Send latency while the consumer was running too.
@@ -44,6 +47,7 @@ impl Row {
             size,
             publish_per_sec: None,
             publish_latency: None,
+            publish_storage: None,
             pipeline_per_sec: None,
             pipeline_publish_latency: None,
             error: None,
@@ -109,6 +113,15 @@ pub fn table(rows: &[Row]) -> String {
         "\n(p50/p99/max: send → ack latency in the publish phase; last p99: send latency \
          while the consumer runs too)"
     );
+    for row in rows {
+        if let Some(s) = row.publish_storage {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>4} pubs: {:.0} fsyncs/s (mean {:.2} ms), {:.1} messages per group commit",
+                row.target, row.publishers, s.fsyncs_per_sec, s.mean_fsync_ms, s.records_per_commit
+            );
+        }
+    }
     let mut seen = Vec::new();
     for row in rows {
         if !seen.contains(&row.target) {

@@ -14,7 +14,7 @@ use crate::peers::mq::Mq;
 use crate::peers::rabbit::{QueueKind, Rabbit};
 use crate::report::{self, Row};
 use crate::servers::{self, Server};
-use crate::target::Target;
+use crate::target::{StorageActivity, Target};
 
 /// Measures every target of `args` and returns the summary table.
 pub async fn run(args: Args) -> anyhow::Result<String> {
@@ -181,7 +181,7 @@ async fn start_mq(
     let addr = free_port()?;
     let admin = free_port()?;
     let server = servers::start_mq_broker(label, &bin, &args.data_root, addr, admin, env).await?;
-    let target = Mq::connect(addr).await?;
+    let target = Mq::connect(addr).await?.with_admin(admin);
     Ok((server, target))
 }
 
@@ -219,10 +219,19 @@ async fn bench<T: Target>(target: &mut T, label: &str, durability: &str, args: &
         tracing::info!(target = label, publishers, "publish phase");
         let publish = async {
             reset(target, &format!("{label}-p{publishers}-publish"), args).await?;
-            measure::publish(target, &plan).await
+            let before = target.storage_counters().await;
+            let outcome = measure::publish(target, &plan).await?;
+            let after = target.storage_counters().await;
+            let storage = before.zip(after).map(|(before, after)| {
+                StorageActivity::between(before, after, outcome.elapsed.as_secs_f64())
+            });
+            anyhow::Ok((outcome, storage))
         };
         match publish.await {
-            Ok(outcome) => row.record_publish(outcome),
+            Ok((outcome, storage)) => {
+                row.record_publish(outcome);
+                row.publish_storage = storage;
+            }
             Err(e) => row.record_error("publish", &e),
         }
 

@@ -45,6 +45,52 @@ pub trait Target: Send + Sync {
         &self,
         progress: Arc<Progress>,
     ) -> impl Future<Output = anyhow::Result<Self::Consumer>> + Send;
+
+    /// The broker's own storage counters, if it exposes them to this program (only our
+    /// broker does), read before and after the publish phase to see how many fsyncs it
+    /// ran and how many messages each covered.
+    fn storage_counters(&self) -> impl Future<Output = Option<StorageCounters>> + Send {
+        async { None }
+    }
+}
+
+/// Cumulative storage counters of a broker since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StorageCounters {
+    /// fsync (fdatasync) calls.
+    pub fsyncs: u64,
+    /// Time spent in them, seconds.
+    pub fsync_seconds: f64,
+    /// Group commits (one write, and in fsync-per-ack mode one fsync, each).
+    pub commits: u64,
+    /// Records those group commits stored.
+    pub records: u64,
+}
+
+/// What the broker's storage did during a phase of `elapsed` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct StorageActivity {
+    pub fsyncs_per_sec: f64,
+    pub mean_fsync_ms: f64,
+    pub records_per_commit: f64,
+}
+
+impl StorageActivity {
+    /// The difference between two readings taken `elapsed` seconds apart.
+    pub fn between(before: StorageCounters, after: StorageCounters, elapsed: f64) -> Self {
+        let fsyncs = after.fsyncs.saturating_sub(before.fsyncs);
+        let commits = after.commits.saturating_sub(before.commits);
+        let records = after.records.saturating_sub(before.records);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        Self {
+            fsyncs_per_sec: ratio(fsyncs as f64, elapsed),
+            mean_fsync_ms: ratio(
+                (after.fsync_seconds - before.fsync_seconds) * 1000.0,
+                fsyncs as f64,
+            ),
+            records_per_commit: ratio(records as f64, commits as f64),
+        }
+    }
 }
 
 /// Count of acknowledged deliveries towards a goal, shared between a consumer and the
@@ -113,6 +159,26 @@ mod tests {
             .expect("completed() returns once the goal is reached")
             .unwrap();
         assert!(progress.is_complete());
+    }
+
+    #[test]
+    fn storage_activity_is_the_difference_per_second_and_per_commit() {
+        let before = StorageCounters {
+            fsyncs: 100,
+            fsync_seconds: 0.05,
+            commits: 100,
+            records: 400,
+        };
+        let after = StorageCounters {
+            fsyncs: 1100,
+            fsync_seconds: 0.35,
+            commits: 1100,
+            records: 20_400,
+        };
+        let activity = StorageActivity::between(before, after, 2.0);
+        assert_eq!(activity.fsyncs_per_sec, 500.0);
+        assert!((activity.mean_fsync_ms - 0.3).abs() < 1e-9);
+        assert_eq!(activity.records_per_commit, 20.0);
     }
 
     #[tokio::test]
