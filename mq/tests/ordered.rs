@@ -13,9 +13,17 @@ use mq::{ConsumeResult, Consumer, ConsumerConfig, Message, Producer};
 
 type PerKey = Arc<Mutex<HashMap<String, Vec<u32>>>>;
 
-async fn orderly_consumer(addr: &str, seen: PerKey) -> Consumer {
+/// Messages the first consumer handles before it stops taking new ones.
+const FIRST_CONSUMER_STOPS_AFTER: usize = 3_000;
+
+/// An orderly member of group `ledger` recording, per key, the sequence
+/// numbers it acknowledged. Once `limit` are recorded it answers "later" to
+/// everything, which blocks each queue where it stands (orderly mode), so the
+/// consumer is stopped mid-stream with no message half-handled.
+async fn orderly_consumer(addr: &str, seen: PerKey, limit: usize) -> Consumer {
     let config = ConsumerConfig::new(addr, "ledger", "accounts")
         .orderly()
+        .orderly_retry_delay(Duration::from_millis(50))
         .concurrency(16);
     Consumer::start(config, move |m| {
         let (key, seq) = m
@@ -23,11 +31,22 @@ async fn orderly_consumer(addr: &str, seen: PerKey) -> Consumer {
             .split_once(':')
             .map(|(k, s)| (k.to_string(), s.parse().unwrap()))
             .unwrap();
-        seen.lock().unwrap().entry(key).or_default().push(seq);
-        async { ConsumeResult::Ack }
+        let mut seen = seen.lock().unwrap();
+        let handled = seen.values().map(Vec::len).sum::<usize>();
+        let answer = if handled < limit {
+            seen.entry(key).or_default().push(seq);
+            ConsumeResult::Ack
+        } else {
+            ConsumeResult::Later
+        };
+        async move { answer }
     })
     .await
     .unwrap()
+}
+
+fn handled(seen: &PerKey) -> usize {
+    seen.lock().unwrap().values().map(Vec::len).sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,10 +55,10 @@ async fn ten_thousand_messages_over_100_keys_keep_per_key_order_across_a_consume
     let broker = start_broker(dir.path(), |c| c.default_queues = 8).await;
     let addr = broker.addr.to_string();
     let producer = Producer::connect(&addr).await.unwrap();
-    let seen: PerKey = Arc::default();
-    let count = || seen.lock().unwrap().values().map(Vec::len).sum::<usize>();
+    let first: PerKey = Arc::default();
+    let second: PerKey = Arc::default();
 
-    let consumer = orderly_consumer(&addr, seen.clone()).await;
+    let consumer = orderly_consumer(&addr, first.clone(), FIRST_CONSUMER_STOPS_AFTER).await;
     for batch in 0..20 {
         let messages: Vec<Message> = (0..500)
             .map(|i| batch * 500 + i)
@@ -50,23 +69,62 @@ async fn ten_thousand_messages_over_100_keys_keep_per_key_order_across_a_consume
             .collect();
         producer.send_batch(messages).await.unwrap();
     }
-    wait_until(Duration::from_secs(20), "4,000 messages", || {
-        count() >= 4000
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "the first consumer's share",
+        || handled(&first) >= FIRST_CONSUMER_STOPS_AFTER,
+    )
     .await;
     consumer.shutdown().await;
-    let consumer = orderly_consumer(&addr, seen.clone()).await;
-    wait_until(Duration::from_secs(30), "all 10,000 messages", || {
-        count() >= 10_000
+    let handled_before_restart = handled(&first);
+    assert!(
+        0 < handled_before_restart && handled_before_restart < 10_000,
+        "the restart happens mid-stream, after {handled_before_restart} messages"
+    );
+
+    let consumer = orderly_consumer(&addr, second.clone(), usize::MAX).await;
+    // Every key's sequence must end with its last message, 99.
+    wait_until(Duration::from_secs(30), "every key's last message", || {
+        let second = second.lock().unwrap();
+        let first = first.lock().unwrap();
+        (0..100).all(|k| {
+            let key = format!("k{k}");
+            let last = |s: &HashMap<String, Vec<u32>>| s.get(&key).and_then(|v| v.last().copied());
+            last(&second) == Some(99) || (last(&first) == Some(99) && !second.contains_key(&key))
+        })
     })
     .await;
     consumer.shutdown().await;
 
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 100);
-    for (key, seqs) in seen.iter() {
-        assert_eq!(*seqs, (0..100).collect::<Vec<u32>>(), "order of {key}");
+    // Per key: the first consumer saw 0..a in order; the second went on from
+    // some b ≤ a (re-delivering the suffix b..a it may not have seen acked)
+    // to 99, in order. Nothing skipped, nothing out of order.
+    let first = first.lock().unwrap().clone();
+    let second = second.lock().unwrap().clone();
+    for k in 0..100 {
+        let key = format!("k{k}");
+        let before = first.get(&key).cloned().unwrap_or_default();
+        let after = second.get(&key).cloned().unwrap_or_default();
+        let a = before.len() as u32;
+        assert_eq!(
+            before,
+            (0..a).collect::<Vec<u32>>(),
+            "order of {key} before the restart"
+        );
+        let b = after.first().copied().unwrap_or(a);
+        assert!(b <= a, "{key}: the second consumer skipped from {a} to {b}");
+        assert_eq!(
+            after,
+            (b..100).collect::<Vec<u32>>(),
+            "order of {key} after the restart"
+        );
     }
+    let redelivered =
+        handled_before_restart + second.values().map(Vec::len).sum::<usize>() - 10_000;
+    assert!(
+        redelivered <= 16 * 2,
+        "only messages in flight at the stop come again, not {redelivered}"
+    );
     broker.shutdown().await;
 }
 
