@@ -1,7 +1,8 @@
 //! Transactional messages: a half message is invisible until committed and
 //! gone after rollback; undecided halves are checked back with a live
 //! producer of the group, up to the maximum, then discarded; pending halves
-//! survive a `kill -9` of the broker and keep being checked.
+//! survive a `kill -9` of the broker and keep being checked, their check-back
+//! counts too.
 
 mod common;
 
@@ -241,6 +242,54 @@ async fn a_broker_restart_with_pending_halves_keeps_checking_them() {
     restarted.kill9();
     let again = BrokerProcess::start(dir.path(), &addr, &env).unwrap();
     let txns = admin_get(&again.admin, "/transactions").await;
+    assert_eq!(txns["pending"], 0, "{txns}");
+    producer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_back_counts_survive_a_broker_restart_so_the_maximum_holds_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("MQ_TXN_CHECK_AFTER", "200ms"),
+        ("MQ_TXN_CHECK_INTERVAL", "300ms"),
+        ("MQ_TXN_CHECK_MAX", "3"),
+    ];
+    let broker = BrokerProcess::start(dir.path(), "127.0.0.1:0", &env).unwrap();
+    let addr = broker.addr.clone();
+    let asked = Arc::new(AtomicU32::new(0));
+    let producer =
+        TransactionProducer::connect(&addr, "goods", checker(TxnState::Unknown, asked.clone()))
+            .await
+            .unwrap();
+    producer
+        .send_half(Message::new("stock", "asked twice already"))
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(3), "two check-backs", || {
+        asked.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+
+    broker.kill9();
+    let restarted = BrokerProcess::start(dir.path(), &addr, &env).unwrap();
+    let txns = admin_get(&restarted.admin, "/transactions").await;
+    let resumed = txns["halves"][0]["checks"].as_u64().unwrap_or(0) >= 2;
+    let already_discarded = txns["pending"] == 0 && txns["discarded"] == 1;
+    assert!(
+        resumed || already_discarded,
+        "the half's count starts from where it was: {txns}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while admin_get(&restarted.admin, "/transactions").await["discarded"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "never discarded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        asked.load(Ordering::SeqCst) <= 3,
+        "asked {} times over both runs, more than the maximum of 3",
+        asked.load(Ordering::SeqCst)
+    );
+    let txns = admin_get(&restarted.admin, "/transactions").await;
     assert_eq!(txns["pending"], 0, "{txns}");
     producer.close().await;
 }

@@ -1,6 +1,7 @@
 //! The broker's side of transactional messages: storing half messages,
 //! deciding them (commit, rollback, discard — each a durable record), the
-//! check-back task, and restoring pending halves after a restart.
+//! check-back task, and restoring pending halves (with their check-back
+//! counts) after a restart.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use crate::message::{
 };
 use crate::protocol::{Frame, FrameBody, SendReceipt, TxnState};
 use crate::storage::index::{HALF_TOPIC, TXN_OP_TOPIC};
+use crate::storage::txn_checks;
 
 /// Tag of the op record that discards a half nobody decided.
 const DISCARD: &str = "discard";
@@ -46,7 +48,7 @@ impl BrokerCore {
             .prepare(&self.store.topic(HALF_TOPIC), header, &m);
         let a = self.store.append(vec![item]).await?;
         self.txns
-            .add(a[0].log_offset, group, a[0].stored_at_ms, first_check);
+            .add(a[0].log_offset, group, a[0].stored_at_ms, first_check, 0);
         metrics::counter!("mq_txn_halves_total").increment(1);
         Ok(SendReceipt {
             id: self.store.message_id(a[0].log_offset).to_string(),
@@ -115,12 +117,16 @@ impl BrokerCore {
     }
 }
 
-/// Registers the halves recovery found undecided (their check-back counts
-/// start again from zero).
+/// Registers the halves recovery found undecided, with the check-back
+/// counts written before the restart.
 pub async fn restore(core: &BrokerCore, unresolved: &BTreeSet<u64>) -> Result<()> {
     let Some(topic) = core.store.topics.get(HALF_TOPIC) else {
         return Ok(());
     };
+    let dir = core.store.config().dir.clone();
+    let checks = tokio::task::spawn_blocking(move || txn_checks::load(&dir))
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
     let (min, max) = topic.queue_range(0);
     let pending: Vec<(u64, u64)> = (min..max)
         .filter_map(|o| topic.entry(0, o))
@@ -139,6 +145,7 @@ pub async fn restore(core: &BrokerCore, unresolved: &BTreeSet<u64>) -> Result<()
             &group.unwrap_or_default(),
             m.stored_at_ms,
             *first_check,
+            checks.get(offset).copied().unwrap_or(0),
         );
     }
     if !pending.is_empty() {
@@ -170,6 +177,7 @@ pub async fn run(core: Arc<BrokerCore>) {
             }
         }
         if !plan.ask.is_empty() {
+            persist_check_counts(&core).await;
             let offsets = plan.ask.iter().map(|a| a.0).collect();
             match core.store.read_raw(offsets).await {
                 Ok(raw) => {
@@ -199,4 +207,18 @@ pub async fn run(core: Arc<BrokerCore>) {
         }
     }
     tracing::debug!("transaction check-back stopped: shutdown");
+}
+
+/// Writes the check-back counts (already raised for the round about to be
+/// sent), so a restart cannot reset them. If the write fails the round is
+/// still sent: a failing disk fails the log too, and an undercount there
+/// only means extra check-backs.
+async fn persist_check_counts(core: &BrokerCore) {
+    let counts = core.txns.check_counts();
+    let dir = core.store.config().dir.clone();
+    match tokio::task::spawn_blocking(move || txn_checks::write(&dir, &counts)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "writing check-back counts failed"),
+        Err(e) => tracing::error!(error = %e, "check-back count writer failed"),
+    }
 }

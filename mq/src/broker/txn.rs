@@ -24,7 +24,8 @@ pub struct Half {
     pub log_offset: u64,
     pub group: String,
     pub stored_at_ms: u64,
-    /// Check-backs sent since the broker started.
+    /// Check-backs sent so far (kept across restarts, see
+    /// `storage::txn_checks`).
     pub checks: u32,
     pub next_check_ms: u64,
     /// A commit or rollback is being stored.
@@ -55,8 +56,16 @@ impl Transactions {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a half message, first checked at `first_check_ms`.
-    pub fn add(&self, log_offset: u64, group: &str, stored_at_ms: u64, first_check_ms: u64) {
+    /// Registers a half message, next checked at `first_check_ms`, that was
+    /// already asked about `checks` times (before a restart).
+    pub fn add(
+        &self,
+        log_offset: u64,
+        group: &str,
+        stored_at_ms: u64,
+        first_check_ms: u64,
+        checks: u32,
+    ) {
         let mut s = self.lock();
         s.halves.insert(
             log_offset,
@@ -64,7 +73,7 @@ impl Transactions {
                 log_offset,
                 group: group.to_string(),
                 stored_at_ms,
-                checks: 0,
+                checks,
                 next_check_ms: first_check_ms,
                 resolving: false,
                 waiting: false,
@@ -88,6 +97,16 @@ impl Transactions {
     /// Every pending half, oldest first.
     pub fn pending(&self) -> Vec<Half> {
         self.lock().halves.values().cloned().collect()
+    }
+
+    /// Check-back counts of the pending halves asked at least once.
+    pub fn check_counts(&self) -> BTreeMap<u64, u32> {
+        self.lock()
+            .halves
+            .values()
+            .filter(|h| h.checks > 0)
+            .map(|h| (h.log_offset, h.checks))
+            .collect()
     }
 
     pub fn len(&self) -> usize {

@@ -1,7 +1,8 @@
 //! The storage engine: an append-only commit log of fixed-capacity segments
 //! (`log`, `segment`), in-memory queue and key indexes rebuilt from it on
-//! start (`index`, `recovery`), committed consumer offsets (`offsets`) and
-//! retention by age.
+//! start (`index`, `recovery`), committed consumer offsets (`offsets`),
+//! check-back counts of pending half messages (`txn_checks`) and retention
+//! by age.
 
 pub mod index;
 pub mod log;
@@ -9,6 +10,7 @@ pub mod offsets;
 pub mod recovery;
 pub mod segment;
 pub mod summary;
+pub mod txn_checks;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
