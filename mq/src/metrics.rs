@@ -3,15 +3,26 @@
 //! rendered by the admin API's `/metrics`. Services in the same process
 //! share it, so one scrape shows everything.
 //!
-//! Names: `mq_sends_total`, `mq_deliveries_total`, `mq_acks_total`,
-//! `mq_retries_total`, `mq_dead_letters_total`,
-//! `mq_visibility_timeouts_total`, `mq_connections`, `mq_fsync_seconds`,
-//! `mq_group_commit_messages`.
+//! Names, by area:
+//! - sends and deliveries: `mq_sends_total`, `mq_deliveries_total`,
+//!   `mq_acks_total`, `mq_retries_total`, `mq_dead_letters_total`,
+//!   `mq_visibility_timeouts_total`, `mq_connections` (gauge);
+//! - storage: `mq_fsync_seconds` (histogram of fdatasync durations),
+//!   `mq_group_commit_messages` (histogram of records per group commit,
+//!   i.e. per write and fsync);
+//! - delayed messages: `mq_delayed_pending` (gauge: not yet due),
+//!   `mq_delayed_released_total` (moved to their topic when due);
+//! - transactions: `mq_half_pending` (gauge: undecided half messages),
+//!   `mq_txn_halves_total` (half messages stored), `mq_txn_checks_total`
+//!   (check-backs sent to producers), `mq_txn_outcomes_total` (decisions
+//!   stored, label `outcome` = `commit`, `rollback` or `discard`),
+//!   `mq_txn_discarded_total` (halves discarded after `MQ_TXN_CHECK_MAX`
+//!   check-backs without a decision).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -22,11 +33,21 @@ const BUCKETS: &[f64] = &[
     5.0, 10.0,
 ];
 
+/// Buckets of `mq_group_commit_messages`, a count, not seconds.
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 /// Installs the recorder once (later calls do nothing) and starts a thread
 /// that drains histogram samples every 5 s, so memory stays bounded even
 /// when nobody scrapes.
 pub fn install() {
-    let builder = PrometheusBuilder::new().set_buckets(BUCKETS);
+    let builder = PrometheusBuilder::new().set_buckets(BUCKETS).and_then(|b| {
+        b.set_buckets_for_metric(
+            Matcher::Full("mq_group_commit_messages".into()),
+            BATCH_BUCKETS,
+        )
+    });
     HANDLE.get_or_init(|| match builder.and_then(|b| b.install_recorder()) {
         Ok(h) => {
             let upkeep = h.clone();
