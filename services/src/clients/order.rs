@@ -2,7 +2,7 @@
 
 use super::{ClientError, ServiceClient};
 use crate::{
-    contracts::order::OrderView,
+    contracts::order::{ConfirmOrder, OrderView},
     ids::Id,
     settings::{Service, Settings},
 };
@@ -18,6 +18,11 @@ impl OrderClient {
 
     pub fn from_settings(settings: &Settings) -> Self {
         OrderClient(ServiceClient::from_settings(Service::Order, settings))
+    }
+
+    /// Confirms an order (`POST /orders`).
+    pub async fn confirm_order(&self, body: &ConfirmOrder) -> Result<OrderView, ClientError> {
+        self.0.post("/orders", body).await
     }
 
     /// The order, or `None` when order-svc does not know it.
