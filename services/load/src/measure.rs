@@ -89,9 +89,10 @@ pub fn table(reports: &[Report]) -> String {
     for r in reports {
         let errors: usize = r.errors.values().sum();
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |\n",
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |\n",
             r.name,
             r.clients,
+            r.ok,
             r.per_second,
             ms(r.p50),
             ms(r.p99),
