@@ -320,3 +320,38 @@ async fn a_cancel_consumed_before_its_steps_makes_the_late_steps_refuse() {
     let live_journals = "select count(*) from trade_stock_log where status <> 'cancelled'";
     assert_eq!(shop.count(&shop.goods, live_journals).await, 0);
 }
+
+#[tokio::test]
+async fn a_cancel_that_keeps_failing_is_retried_then_dead_lettered_and_logged_failed() {
+    let shop = Shop::start().await;
+    let producer = Producer::connect(&shop.env.broker.addr()).await.unwrap();
+    let poison = Message::new("order", &b"not json"[..])
+        .with_tag("cancel")
+        .with_key("777");
+
+    producer.send(poison).await.unwrap();
+
+    // The test broker retries twice, 200 ms apart, then dead-letters.
+    let url = format!(
+        "http://{}/dlq/user-order-cancel",
+        shop.env.broker.admin_addr()
+    );
+    let dead = eventually(
+        "the poison message in user-svc's dead letters",
+        SETTLE,
+        || async {
+            let dead: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            (dead.as_array()?.len() == 1).then_some(dead)
+        },
+    )
+    .await;
+    assert_eq!(dead[0]["keys"][0], "777");
+    let (status, attempts): (String, u32) = sqlx::query_as(
+        "select status, attempts from trade_mq_consumer_log where group_name = 'user-order-cancel' and msg_key = '777'",
+    )
+    .fetch_one(&shop.users.db().await)
+    .await
+    .unwrap();
+    assert_eq!(status, "failed");
+    assert_eq!(attempts, 3, "the first delivery and two retries");
+}
