@@ -49,48 +49,126 @@ const TEST_MAX_CONNECTIONS: u32 = 2000;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The test's own broker: the real `mq` broker started in-process on free ports,
-/// storing in a temporary folder that goes away with it.
+/// storing in a temporary folder that goes away with it. It can be killed (or
+/// stopped) and restarted on the same folder and the same ports, so the services'
+/// `MQ_ADDR` stays right across the outage.
 pub struct TestBroker {
-    handle: Option<mq::BrokerHandle>,
-    _data: tempfile::TempDir,
+    handle: Mutex<Option<mq::BrokerHandle>>,
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    data: tempfile::TempDir,
 }
+
+/// How long a restarting broker waits for its old ports to be free.
+const BROKER_REBIND_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TestBroker {
     pub async fn start() -> TestBroker {
         let data = tempfile::tempdir().expect("a temporary folder for the broker");
-        let config = mq::BrokerConfig {
-            // Undecided half messages are checked back within seconds.
-            txn_check_after: Duration::from_secs(1),
-            txn_check_interval: Duration::from_secs(1),
-            ..mq::BrokerConfig::for_tests(data.path())
-        };
+        let config = Self::config(data.path(), "127.0.0.1:0", "127.0.0.1:0");
         let handle = mq::Broker::start(config)
             .await
             .expect("the in-process broker starts");
         TestBroker {
-            handle: Some(handle),
-            _data: data,
+            addr: handle.addr,
+            admin_addr: handle.admin_addr,
+            handle: Mutex::new(Some(handle)),
+            data,
         }
     }
 
-    /// `MQ_ADDR` of the services under test.
+    fn config(dir: &std::path::Path, listen: &str, admin: &str) -> mq::BrokerConfig {
+        mq::BrokerConfig {
+            listen: listen.into(),
+            admin_listen: admin.into(),
+            // Undecided half messages are checked back within seconds.
+            txn_check_after: Duration::from_secs(1),
+            txn_check_interval: Duration::from_secs(1),
+            ..mq::BrokerConfig::for_tests(dir)
+        }
+    }
+
+    /// `MQ_ADDR` of the services under test (the same across restarts).
     pub fn addr(&self) -> String {
-        self.handle().addr.to_string()
+        self.addr.to_string()
     }
 
-    /// The broker's admin HTTP address.
+    /// The broker's admin HTTP address (the same across restarts).
     pub fn admin_addr(&self) -> String {
-        self.handle().admin_addr.to_string()
+        self.admin_addr.to_string()
     }
 
-    fn handle(&self) -> &mq::BrokerHandle {
-        self.handle.as_ref().expect("the broker runs until dropped")
+    /// The broker's data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.lock_handle().is_some()
+    }
+
+    fn lock_handle(&self) -> std::sync::MutexGuard<'_, Option<mq::BrokerHandle>> {
+        self.handle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Kills the broker as abruptly as an in-process broker can die: its shutdown
+    /// token is cancelled and nothing of the graceful path runs (no final offset
+    /// write); returns once every task of it has let go of its store, so a restart
+    /// never opens the folder while the old store still writes. Connections drop at
+    /// once. What was acknowledged survives (it is fsynced before the ack); what was
+    /// delivered but not yet committed as an offset is delivered again.
+    pub async fn kill(&self) {
+        let Some(handle) = self.lock_handle().take() else {
+            return;
+        };
+        handle.shutdown_token().cancel();
+        let core = handle.core.clone();
+        drop(handle);
+        let deadline = tokio::time::Instant::now() + BROKER_REBIND_TIMEOUT;
+        while std::sync::Arc::strong_count(&core) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops the broker gracefully (connections finish, offsets written).
+    pub async fn stop(&self) {
+        let handle = self.lock_handle().take();
+        if let Some(handle) = handle {
+            handle.shutdown().await;
+        }
+    }
+
+    /// Starts the broker again on the same folder and the same ports (recovering
+    /// its log, its pending delayed and half messages and its offsets); a no-op
+    /// when it runs.
+    pub async fn restart(&self) {
+        if self.is_running() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + BROKER_REBIND_TIMEOUT;
+        let handle = loop {
+            let config = Self::config(
+                self.data.path(),
+                &self.addr.to_string(),
+                &self.admin_addr.to_string(),
+            );
+            match mq::Broker::start(config).await {
+                Ok(handle) => break handle,
+                // The old listeners may take a moment to let go of the ports.
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(%error, "broker restart: retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("the broker did not restart: {error}"),
+            }
+        };
+        *self.lock_handle() = Some(handle);
     }
 }
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
+        if let Some(handle) = self.lock_handle().take() {
             handle.shutdown_token().cancel();
         }
     }
@@ -161,30 +239,47 @@ impl TestEnv {
     pub async fn start_with<A: ShopApp>(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = self.settings(A::SERVICE);
         configure(&mut settings);
-        let app = A::build(settings.clone())
-            .await
-            .unwrap_or_else(|e| panic!("{} did not build: {e:?}", A::SERVICE.binary()));
-        let server = app.into_server();
-        let addr = server.local_addr();
-        let stop = server.shutdown_token();
-        let task = tokio::spawn(server.run_until(std::future::pending()));
-        let url = base_url(addr);
+        let app = start_app::<A>(settings).await;
         self.urls
             .lock()
             .expect("not poisoned")
-            .push((A::SERVICE, url.clone()));
-        TestApp {
-            service: A::SERVICE,
-            addr,
-            base_url: url,
-            settings,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client builds"),
-            stop,
-            task: Some(task),
+            .push((A::SERVICE, app.base_url.clone()));
+        app
+    }
+}
+
+/// Builds `A` with exactly `settings` and runs it in the background; retries the
+/// bind for a while when `settings` names a fixed port that a stopped app may still
+/// hold.
+async fn start_app<A: ShopApp>(settings: Settings) -> TestApp {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    let app = loop {
+        match A::build(settings.clone()).await {
+            Ok(app) => break app,
+            Err(e)
+                if settings.listen_addr.port() != 0 && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::debug!(error = format!("{e:#}"), "app did not build yet; retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{} did not build: {e:?}", A::SERVICE.binary()),
         }
+    };
+    let server = app.into_server();
+    let addr = server.local_addr();
+    let stop = server.shutdown_token();
+    let task = tokio::spawn(server.run_until(std::future::pending()));
+    TestApp {
+        service: A::SERVICE,
+        addr,
+        base_url: base_url(addr),
+        settings,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client builds"),
+        stop,
+        task: Some(task),
     }
 }
 
@@ -284,16 +379,180 @@ impl TestApp {
 
     /// Stops the app gracefully and waits for it.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stops the app like [`TestApp::stop`] (in-flight requests finish, background
+    /// tasks stop, the port is released) but keeps this handle, its settings and its
+    /// address, e.g. to [`TestApp::restart`] it or to run the service another way on
+    /// the same schema.
+    pub async fn halt(&mut self) {
         self.stop.cancel();
         if let Some(task) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
         }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.task.as_ref().is_some_and(|task| !task.is_finished())
+    }
+
+    /// A restart of the service: halts it (if it runs) and starts `A` again with the
+    /// same settings (schema, Redis prefix) on the same address, so the other
+    /// services' URLs stay right; waits until it is healthy.
+    pub async fn restart<A: ShopApp>(&mut self) {
+        self.restart_with::<A>(|_| {}).await
+    }
+
+    /// Like [`TestApp::restart`], with the settings adjusted first.
+    pub async fn restart_with<A: ShopApp>(&mut self, configure: impl FnOnce(&mut Settings)) {
+        assert_eq!(A::SERVICE, self.service, "restart as the same service");
+        self.halt().await;
+        let mut settings = self.settings.clone();
+        settings.listen_addr = self.addr;
+        configure(&mut settings);
+        *self = start_app::<A>(settings).await;
+        self.wait_healthy(READY_TIMEOUT).await;
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.stop.cancel();
+    }
+}
+
+/// The environment variables that give a service process `settings` (API.md,
+/// "Settings"); the Redis key prefix is not among them (a process uses its default).
+pub fn settings_env(settings: &Settings) -> Vec<(&'static str, String)> {
+    let ms = |d: Duration| format!("{}ms", d.as_millis());
+    let on_off = |on: bool| if on { "on" } else { "off" }.to_owned();
+    let mut vars = vec![
+        ("LISTEN_ADDR", settings.listen_addr.to_string()),
+        ("DATABASE_URL", settings.database_url.clone()),
+        ("REDIS_URL", settings.redis_url.clone()),
+        ("MQ_ADDR", settings.mq_addr.clone()),
+        ("ORDER_SVC_URL", settings.order_svc_url.clone()),
+        ("GOODS_SVC_URL", settings.goods_svc_url.clone()),
+        ("COUPON_SVC_URL", settings.coupon_svc_url.clone()),
+        ("USER_SVC_URL", settings.user_svc_url.clone()),
+        ("PAY_SVC_URL", settings.pay_svc_url.clone()),
+        ("ORDER_PAY_TIMEOUT", ms(settings.order_pay_timeout)),
+        ("ORDER_ABANDON_AFTER", ms(settings.order_abandon_after)),
+        ("SHOP_FAULTS", on_off(settings.faults_enabled)),
+        ("OUTBOX_RETRY_AFTER", ms(settings.outbox_retry_after)),
+        ("STOCK_RESERVE_TIMEOUT", ms(settings.stock_reserve_timeout)),
+        (
+            "STOCK_RECONCILE_INTERVAL",
+            ms(settings.stock_reconcile_interval),
+        ),
+    ];
+    if let Some(secret) = &settings.pay_callback_secret {
+        vars.push(("PAY_CALLBACK_SECRET", secret.clone()));
+    }
+    vars
+}
+
+/// A service run as a child process of the test, from its binary, for what an
+/// in-process app cannot do: abort (`crash-after-stock`) or be killed with SIGKILL.
+/// The test kills it when dropped; it never touches a process it did not start.
+pub struct ServiceProcess {
+    child: std::process::Child,
+    pub settings: Settings,
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+    pub http: reqwest::Client,
+}
+
+impl ServiceProcess {
+    /// Starts `binary` (in a service's tests, `env!("CARGO_BIN_EXE_<service>")`) with
+    /// `settings` as its environment; port 0 in `LISTEN_ADDR` is replaced by a free
+    /// port. Its logs go to the test's output only when `TEST_LOG` is set.
+    pub fn start(binary: &str, mut settings: Settings) -> ServiceProcess {
+        if settings.listen_addr.port() == 0 {
+            let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+            settings.listen_addr = free.local_addr().expect("bound address");
+        }
+        let quiet = std::env::var_os("TEST_LOG").is_none();
+        let output = || {
+            if quiet {
+                std::process::Stdio::null()
+            } else {
+                std::process::Stdio::inherit()
+            }
+        };
+        let child = std::process::Command::new(binary)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(settings_env(&settings))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(output())
+            .stderr(output())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{binary} did not start: {e}"));
+        ServiceProcess {
+            child,
+            base_url: base_url(settings.listen_addr),
+            settings,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client builds"),
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Waits until `/health` answers 200, or panics (also when the process exits).
+    pub async fn wait_healthy(&mut self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited before it was healthy: {status}", self.base_url);
+            }
+            match self.http.get(self.url("/health")).send().await {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} not healthy after {timeout:?}: {last}", self.base_url);
+    }
+
+    /// Waits until the process has exited; its exit status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let child = &mut self.child;
+        let mut status = None;
+        eventually("the service process exits", timeout, || {
+            status = status.or_else(|| child.try_wait().ok().flatten());
+            std::future::ready(status.map(|_| ()))
+        })
+        .await;
+        status.expect("exited")
+    }
+
+    /// SIGKILL, then reaps it: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill9();
     }
 }
 

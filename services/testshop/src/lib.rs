@@ -201,3 +201,49 @@ impl Shop {
         .await;
     }
 }
+
+/// Payments (DESIGN.md §2.3) as the payment platform and a client drive them.
+impl Shop {
+    /// `POST /payments` for `order_id`: the answer's status and body.
+    pub async fn create_payment(&self, order_id: &str) -> (u16, Value) {
+        let response = self
+            .pay
+            .post("/payments", &json!({ "order_id": order_id }))
+            .await;
+        (response.status().as_u16(), json(response).await)
+    }
+
+    /// The platform's callback reporting `status` (`paid`, `failed`) for `pay_id`,
+    /// signed with pay-svc's secret.
+    pub async fn pay_callback(&self, pay_id: &str, status: &str) -> reqwest::Response {
+        use services::contracts::pay::{SIGNATURE_HEADER, callback_signature};
+        let body = json!({"pay_id": pay_id, "status": status, "trade_no": format!("T-{pay_id}")})
+            .to_string();
+        let signature =
+            callback_signature(self.pay.settings.pay_callback_secret(), body.as_bytes());
+        self.pay
+            .http
+            .post(self.pay.url("/payments/callback"))
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await
+            .expect("pay-svc answers")
+    }
+
+    pub async fn payment_json(&self, pay_id: &str) -> Value {
+        json(self.pay.get(&format!("/payments/{pay_id}")).await).await
+    }
+
+    pub async fn points(&self, user_id: &str) -> u64 {
+        json(self.users.get(&format!("/users/{user_id}")).await).await["points"]
+            .as_u64()
+            .expect("points")
+    }
+
+    /// Restarts order-svc on the same schema and address (see [`TestApp::restart`]).
+    pub async fn restart_orders(&mut self) {
+        self.orders.restart::<order_svc::App>().await;
+    }
+}
