@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use services::testkit::{eventually, json};
+use services::testkit::{BrokerProcess, eventually, json};
 use testshop::{SETTLE, Shop, State, order_body};
 
 /// The shortened `ORDER_PAY_TIMEOUT` of these tests.
@@ -284,6 +284,58 @@ async fn a_broker_killed_while_the_timeout_is_pending_fires_it_after_its_restart
     let order = cancelled(&shop, &placed.order_id).await;
     assert_eq!(order["cancel_reason"], "pay_timeout", "{order}");
     everything_came_back(&shop, &placed).await;
+}
+
+/// The same with a real `mq-broker` process and a real `kill -9` (the binary cargo
+/// built beside order-svc's, rebuilt if stale): the services use it instead of the
+/// in-process broker.
+#[tokio::test]
+async fn a_real_broker_process_killed_with_sigkill_while_the_timeout_is_pending_fires_it_after_its_restart()
+ {
+    let binary = BrokerProcess::built_binary(env!("CARGO_BIN_EXE_order-svc")).await;
+    let mut broker = BrokerProcess::start(binary).await;
+    let mq_addr = broker.addr.to_string();
+    let shop = Shop::start_with(|s| {
+        s.order_pay_timeout = PAY_TIMEOUT;
+        s.mq_addr = mq_addr.clone();
+    })
+    .await;
+    let goods = shop.goods_item("120.50", 10).await;
+    let placed = place_order(&shop, &goods).await;
+    let delayed = format!("http://{}/delayed", broker.admin_addr);
+    eventually(
+        "the timeout message pending at the broker",
+        SETTLE,
+        || async {
+            let body: Value = reqwest::get(&delayed).await.ok()?.json().await.ok()?;
+            let keys = body["soonest"].as_array()?.iter().map(|m| &m["keys"][0]);
+            keys.clone()
+                .any(|k| k == placed.order_id.as_str())
+                .then_some(())
+        },
+    )
+    .await;
+
+    broker.kill9().await;
+    // Down across the due moment: nothing can cancel the order meanwhile.
+    let due = placed.confirmed_at + PAY_TIMEOUT;
+    let until_due = (due - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_due + Duration::from_millis(500)).await;
+    assert_eq!(
+        shop.order_json(&placed.order_id).await["status"],
+        "confirmed"
+    );
+    broker.restart().await;
+
+    let order = cancelled(&shop, &placed.order_id).await;
+    assert_eq!(order["cancel_reason"], "pay_timeout", "{order}");
+    shop.settles_to(
+        &placed.before,
+        &placed.user,
+        &placed.goods,
+        Some(&placed.coupon),
+    )
+    .await;
 }
 
 /// order-svc is stopped while the timeout is pending, the broker releases the due

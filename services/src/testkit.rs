@@ -128,6 +128,11 @@ impl TestBroker {
         while std::sync::Arc::strong_count(&core) > 1 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        assert_eq!(
+            std::sync::Arc::strong_count(&core),
+            1,
+            "the killed broker's tasks still hold its store after {BROKER_REBIND_TIMEOUT:?}"
+        );
     }
 
     /// Stops the broker gracefully (connections finish, offsets written).
@@ -553,6 +558,124 @@ impl ServiceProcess {
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// The real `mq-broker` binary as a child process of the test, for a real
+/// `kill -9`: started on its own data folder, stoppable with SIGKILL and
+/// restartable on the same folder and the same ports. Killed when dropped.
+pub struct BrokerProcess {
+    binary: std::path::PathBuf,
+    child: Option<tokio::process::Child>,
+    data: tempfile::TempDir,
+    /// `MQ_ADDR` (the same across restarts).
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+}
+
+impl BrokerProcess {
+    /// The `mq-broker` binary beside `service_binary` (in a service's tests,
+    /// `env!("CARGO_BIN_EXE_<service>")`), built first with cargo so that it is not
+    /// older than the `mq` sources (cargo builds the binaries of a dependency only
+    /// for that crate's own tests); a no-op build when it is fresh.
+    pub async fn built_binary(service_binary: &str) -> std::path::PathBuf {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = tokio::process::Command::new(&cargo)
+            .args(["build", "--quiet", "-p", "mq", "--bin", "mq-broker"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(std::process::Stdio::null())
+            .status()
+            .await
+            .unwrap_or_else(|e| panic!("{cargo} did not run: {e}"));
+        assert!(status.success(), "cargo build of mq-broker: {status}");
+        let dir = std::path::Path::new(service_binary)
+            .parent()
+            .expect("a binary lives in a folder");
+        let broker = dir.join("mq-broker");
+        assert!(
+            broker.is_file(),
+            "mq-broker is not in {} after its build",
+            dir.display()
+        );
+        broker
+    }
+
+    /// Starts `binary` on a fresh data folder and free ports, with the test
+    /// broker's short retry and check-back settings; returns once it listens.
+    pub async fn start(binary: std::path::PathBuf) -> BrokerProcess {
+        let data = tempfile::tempdir().expect("a folder for the broker");
+        let (child, addr, admin_addr) =
+            Self::spawn(&binary, data.path(), "127.0.0.1:0", "127.0.0.1:0").await;
+        BrokerProcess {
+            binary,
+            child: Some(child),
+            data,
+            addr,
+            admin_addr,
+        }
+    }
+
+    async fn spawn(
+        binary: &std::path::Path,
+        dir: &std::path::Path,
+        listen: &str,
+        admin: &str,
+    ) -> (tokio::process::Child, SocketAddr, SocketAddr) {
+        use tokio::io::AsyncBufReadExt;
+        let log = if std::env::var_os("TEST_LOG").is_some() {
+            "info"
+        } else {
+            "error"
+        };
+        let mut child = tokio::process::Command::new(binary)
+            .env("MQ_DATA_DIR", dir)
+            .env("MQ_LISTEN", listen)
+            .env("MQ_ADMIN_LISTEN", admin)
+            .env("MQ_RETRY_SCHEDULE", "200ms 200ms")
+            .env("MQ_VISIBILITY_TIMEOUT", "5s")
+            .env("MQ_TXN_CHECK_AFTER", "1s")
+            .env("MQ_TXN_CHECK_INTERVAL", "1s")
+            .env("RUST_LOG", log)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} did not start: {e}", binary.display()));
+        // Its first stdout line names the bound addresses.
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let _ = tokio::time::timeout(READY_TIMEOUT, reader.read_line(&mut line)).await;
+        let started: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("mq-broker did not start ({e}): {line:?}"));
+        let addr = |key: &str| -> SocketAddr {
+            started[key]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("{key} in {started}"))
+        };
+        (child, addr("listening"), addr("admin"))
+    }
+
+    /// SIGKILL: no shutdown code runs; returns once the process is gone.
+    pub async fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts the binary again on the same folder and ports.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart a killed broker");
+        let (child, _, _) = Self::spawn(
+            &self.binary,
+            self.data.path(),
+            &self.addr.to_string(),
+            &self.admin_addr.to_string(),
+        )
+        .await;
+        self.child = Some(child);
     }
 }
 
