@@ -386,7 +386,7 @@ struct Outcomes {
 async fn a_paid_callback_racing_the_timeout_fifty_times_ends_each_order_paid_or_cancelled_and_refunded()
  {
     const ORDERS: usize = 50;
-    let timeout = Duration::from_secs(3);
+    let timeout = Duration::from_secs(4);
     let shop = Shop::start_with(|s| s.order_pay_timeout = timeout).await;
     let goods = shop.goods_item("120.50", 1000).await;
     let shop = std::sync::Arc::new(shop);
