@@ -45,6 +45,9 @@ const STALE_AFTER: Duration = Duration::from_secs(2 * 3600);
 /// The MariaDB connection limit the tests raise the server to (if lower).
 const TEST_MAX_CONNECTIONS: u32 = 2000;
 
+/// The table definition cache the tests raise the server to (if lower).
+const TEST_TABLE_DEFINITIONS: u32 = 4000;
+
 /// How long a spawned app may take to become healthy.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -729,6 +732,14 @@ async fn drop_stale_schemas_once() {
             .bind(TEST_MAX_CONNECTIONS)
             .execute(&mut conn)
             .await?;
+        // Many schemas of a few tables each: a table definition cache smaller than
+        // their sum has every statement wait in "Opening tables".
+        sqlx::query(
+            "set global table_definition_cache = greatest(@@global.table_definition_cache, ?)",
+        )
+        .bind(TEST_TABLE_DEFINITIONS)
+        .execute(&mut conn)
+        .await?;
         let names: Vec<String> = sqlx::query_scalar(
             r"select schema_name from information_schema.schemata where schema_name like 'shop\_test\_%'",
         )

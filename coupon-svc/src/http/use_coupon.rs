@@ -55,6 +55,8 @@ pub async fn use_coupon(
         Used::UsedElsewhere => return Err(ApiError::CouponUsed),
     }
     tracing::info!(%coupon_id, order_id = %body.order_id, ?used, "coupon used");
-    let coupon = store::coupons::find_coupon(pool, coupon_id).await?;
+    // On the connection already held: a second one from the pool while holding this
+    // one deadlocks the pool under load.
+    let coupon = store::coupons::find_coupon(&mut *conn, coupon_id).await?;
     coupon.map(Json).ok_or(ApiError::CouponNotFound)
 }

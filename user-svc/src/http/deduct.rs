@@ -65,6 +65,8 @@ pub async fn deduct_balance(
         Deducted::NoSuchUser => return Err(ApiError::UserNotFound),
     }
     tracing::info!(%user_id, order_id = %body.order_id, %amount, ?deducted, "balance deducted");
-    let user = store::users::find_user(pool, user_id).await?;
+    // On the connection already held: a second one from the pool while holding this
+    // one deadlocks the pool under load.
+    let user = store::users::find_user(&mut *conn, user_id).await?;
     user.map(Json).ok_or(ApiError::UserNotFound)
 }
