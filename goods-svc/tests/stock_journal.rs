@@ -79,3 +79,43 @@ async fn an_undecided_half_is_committed_when_its_journal_exists_and_dropped_when
     .await;
     assert_eq!(applied, 1);
 }
+
+#[tokio::test]
+async fn the_reconciler_repairs_a_redis_stock_that_drifted_from_mysql() {
+    let env = TestEnv::new().await;
+    let app = env
+        .spawn_with::<App>(|s| {
+            s.stock_reconcile_interval = Duration::from_millis(300);
+            s.stock_reserve_timeout = Duration::from_millis(200);
+        })
+        .await;
+    let goods = json(
+        app.post("/goods", &json!({"name": "Cup", "price": 3, "stock": 9}))
+            .await,
+    )
+    .await;
+    let goods_id = goods["goods_id"].as_str().unwrap().to_owned();
+    let key = format!("{}stock:{goods_id}", app.settings.redis_prefix);
+    let mut redis = redis::Client::open(services::testkit::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+
+    // Drift both ways: more than MySQL allows (would oversell), then fewer (would
+    // refuse stock that exists).
+    for wrong in [500, 2] {
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(wrong)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+
+        eventually("the drift repaired", Duration::from_secs(10), || async {
+            let read = json(app.get(&format!("/goods/{goods_id}")).await).await;
+            (read["available"] == 9).then_some(())
+        })
+        .await;
+    }
+}
