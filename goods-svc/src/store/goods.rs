@@ -23,13 +23,15 @@ struct GoodsRow {
     goods_number: u32,
 }
 
-/// Inserts goods; returns their id.
+/// Inserts goods; returns their id. `initial_number` keeps the opening stock for the
+/// consistency audit.
 pub async fn insert_goods(db: impl MySqlExecutor<'_>, goods: &NewGoods) -> sqlx::Result<Id> {
     let done = sqlx::query(
-        r"insert into trade_goods (goods_name, goods_price, goods_number) values (?, ?, ?)",
+        r"insert into trade_goods (goods_name, goods_price, goods_number, initial_number) values (?, ?, ?, ?)",
     )
     .bind(&goods.name)
     .bind(goods.price.decimal())
+    .bind(goods.stock)
     .bind(goods.stock)
     .execute(db)
     .await?;

@@ -4,6 +4,7 @@
 //! `shop up` uses it with the default ports; the whole-system scenario tests use it
 //! with free ports, fresh schemas and short timeouts.
 
+mod control;
 mod preflight;
 mod process;
 
@@ -204,13 +205,7 @@ impl System {
         let config = self.config.clone();
         let broker_path = config.bin_dir.join(BROKER_BINARY);
         if broker_path.is_file() {
-            let broker = ChildProcess::spawn(
-                BROKER_BINARY,
-                &broker_path,
-                &config.broker_env(),
-                &config.log_path(BROKER_BINARY),
-            )?;
-            self.broker = Some(broker);
+            self.broker = Some(Self::spawn_broker(&config)?);
             let broker = self.broker.as_mut().expect("just set");
             let admin = format!("{}/topics", config.mq_admin_url());
             broker.wait_http_ok(&admin, config.ready_timeout).await?;
@@ -221,12 +216,7 @@ impl System {
             );
         }
         for service in Service::ALL {
-            let child = ChildProcess::spawn(
-                service.binary(),
-                &config.bin_dir.join(service.binary()),
-                &config.service_env(service),
-                &config.log_path(service.binary()),
-            )?;
+            let child = Self::spawn_service(&config, service)?;
             self.services.push((service, child));
         }
         for (service, child) in &mut self.services {
@@ -234,6 +224,24 @@ impl System {
             child.wait_http_ok(&health, config.ready_timeout).await?;
         }
         Ok(())
+    }
+
+    fn spawn_broker(config: &SystemConfig) -> Result<ChildProcess> {
+        ChildProcess::spawn(
+            BROKER_BINARY,
+            &config.bin_dir.join(BROKER_BINARY),
+            &config.broker_env(),
+            &config.log_path(BROKER_BINARY),
+        )
+    }
+
+    fn spawn_service(config: &SystemConfig, service: Service) -> Result<ChildProcess> {
+        ChildProcess::spawn(
+            service.binary(),
+            &config.bin_dir.join(service.binary()),
+            &config.service_env(service),
+            &config.log_path(service.binary()),
+        )
     }
 
     /// The broker's address for clients, when the broker runs.

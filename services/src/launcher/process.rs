@@ -21,8 +21,19 @@ pub struct ChildProcess {
 
 impl ChildProcess {
     /// Starts `path` with `env` added to the launcher's environment; stdout and stderr
-    /// go to `log` (created, with its folder).
+    /// go to `log` (created, with its folder; a restart appends to it).
     pub fn spawn(name: &str, path: &Path, env: &[(String, String)], log: &Path) -> Result<Self> {
+        Self::spawn_with_args(name, path, &[], env, log)
+    }
+
+    /// Like [`ChildProcess::spawn`], with command-line arguments.
+    pub fn spawn_with_args(
+        name: &str,
+        path: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Result<Self> {
         let spawn_error = |source| LaunchError::Spawn {
             name: name.to_string(),
             source,
@@ -30,9 +41,14 @@ impl ChildProcess {
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir).map_err(spawn_error)?;
         }
-        let out = File::create(log).map_err(spawn_error)?;
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(spawn_error)?;
         let err = out.try_clone().map_err(spawn_error)?;
         let child = Command::new(path)
+            .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out)
@@ -124,8 +140,45 @@ impl ChildProcess {
         let _ = self.child.kill().await;
     }
 
-    /// Kills the process at once (SIGKILL), as a crash would.
+    /// Kills the process at once (SIGKILL), as a crash would, and reaps it.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Waits until `ready` answers true, the process exits, or `timeout` passes
+    /// (for children without an HTTP health URL, such as redis-server).
+    pub async fn wait_until<F, Fut>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        ready: F,
+    ) -> Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.try_exit_status() {
+                return Err(LaunchError::ExitedEarly {
+                    name: self.name.clone(),
+                    status,
+                    log: self.log.clone(),
+                    tail: self.log_tail(20),
+                });
+            }
+            if ready().await {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                return Err(LaunchError::NotReady {
+                    name: self.name.clone(),
+                    waited: timeout,
+                    last: format!("{what} not yet"),
+                    log: self.log.clone(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -30,14 +30,17 @@ impl UserRow {
     }
 }
 
-/// Inserts a user; returns its id.
+/// Inserts a user; returns its id. `initial_balance` keeps the opening balance for
+/// the consistency audit.
 pub async fn insert_user(db: impl MySqlExecutor<'_>, user: &NewUser) -> sqlx::Result<Id> {
-    let done: MySqlQueryResult =
-        sqlx::query(r"insert into trade_user (user_name, user_money) values (?, ?)")
-            .bind(&user.name)
-            .bind(user.balance.decimal())
-            .execute(db)
-            .await?;
+    let done: MySqlQueryResult = sqlx::query(
+        r"insert into trade_user (user_name, user_money, initial_balance) values (?, ?, ?)",
+    )
+    .bind(&user.name)
+    .bind(user.balance.decimal())
+    .bind(user.balance.decimal())
+    .execute(db)
+    .await?;
     Ok(Id(done.last_insert_id()))
 }
 
