@@ -91,6 +91,11 @@ async fn shop_up_starts_the_broker_and_five_services_and_ctrl_c_stops_them_all()
         printed.contains("curl -s -X POST"),
         "a curl to try:\n{printed}"
     );
+    assert!(
+        printed.contains("Demo data: user 1 (alice, balance 10000.00), goods 1 (phone")
+            && printed.contains("shop pay <pay_id>"),
+        "the demo data is seeded and the walkthrough printed:\n{printed}"
+    );
     let http = reqwest::Client::new();
     let user: serde_json::Value = http
         .post(format!("http://127.0.0.1:{}/users", ports[3]))
