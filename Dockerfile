@@ -1,16 +1,18 @@
 # syntax=docker/dockerfile:1
-# One image with every Shop binary: the five services, the broker, mqctl and shop.
+# One image with every Shop binary: the five services, the broker, mqctl and shop
+# (the launcher, audit and scenarios, from services/scenarios).
 # docker-compose.yml picks the binary with `command:`.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# mq-bench (the broker-vs-peers benchmark) is a development tool and is not shipped.
+# mq-bench (the broker-vs-peers benchmark) and shop-load (the confirm-order load
+# program) are development tools and are not shipped.
 # Migrations are embedded at compile time (sqlx::migrate!), so the runtime image
 # needs only the binaries.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --workspace --exclude mq-bench --bins \
+    cargo build --release --locked --workspace --exclude mq-bench --exclude shop-load --bins \
  && mkdir -p /out \
  && cp target/release/order-svc target/release/goods-svc target/release/coupon-svc \
        target/release/user-svc target/release/pay-svc \

@@ -157,29 +157,86 @@ fn order_and_pay_settings_keep_the_defaults_of_api_md() {
     );
 }
 
+/// Every `MQ_*` variable the broker reads, from its settings code (mq/src/config.rs).
+fn broker_variables() -> Vec<String> {
+    let code = repo_file("mq/src/config.rs");
+    let mut vars: Vec<String> = code
+        .split("var(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| name.starts_with("MQ_"))
+        .map(String::from)
+        .collect();
+    vars.sort();
+    vars.dedup();
+    vars
+}
+
+#[test]
+fn the_broker_sets_every_variable_it_reads_with_values_its_parsers_accept() {
+    let doc = compose();
+    let env = environment(service(&doc, "mq-broker"));
+    let read = broker_variables();
+    assert!(read.len() >= 18, "found the broker's variables: {read:?}");
+    let mut set: Vec<String> = env.keys().filter(|k| *k != "RUST_LOG").cloned().collect();
+    set.sort();
+    assert_eq!(set, read, "the broker sets exactly the variables it reads");
+    assert!(env.contains_key("RUST_LOG"));
+
+    for (var, value) in &env {
+        let parsed = match var.as_str() {
+            "MQ_DELAY_LEVELS" | "MQ_RETRY_SCHEDULE" => mq::config::parse_schedule(value).map(drop),
+            "MQ_SEGMENT_SIZE" | "MQ_MAX_FRAME" => mq::config::parse_size(value).map(drop),
+            "MQ_MAX_CONNECTIONS" | "MQ_DEFAULT_QUEUES" | "MQ_TXN_CHECK_MAX" => {
+                assert!(value.parse::<u32>().is_ok(), "{var}={value}");
+                Ok(())
+            }
+            v if v.ends_with("_AFTER")
+                || v.ends_with("_INTERVAL")
+                || v.ends_with("_TIMEOUT")
+                || v == "MQ_RETENTION" =>
+            {
+                mq::config::parse_duration(value).map(drop)
+            }
+            "MQ_FLUSH" => {
+                assert!(["sync", "async"].contains(&value.as_str()), "{var}={value}");
+                Ok(())
+            }
+            "MQ_RECOVERY" => {
+                assert!(
+                    ["strict", "truncate"].contains(&value.as_str()),
+                    "{var}={value}"
+                );
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        assert!(parsed.is_ok(), "{var}={value}: {parsed:?}");
+    }
+    assert_eq!(
+        env["MQ_FLUSH"], "sync",
+        "acknowledged means fsynced (DESIGN.md §3)"
+    );
+    assert_eq!(env["MQ_RETRY_SCHEDULE"], mq::config::DEFAULT_RETRY_SCHEDULE);
+    assert_eq!(env["MQ_DELAY_LEVELS"], mq::config::DEFAULT_DELAY_LEVELS);
+}
+
+#[test]
+fn every_built_process_restarts_unless_stopped() {
+    let doc = compose();
+    for (name, svc) in doc["services"].as_mapping().unwrap() {
+        if svc["build"].as_str().is_some() {
+            assert_eq!(svc["restart"].as_str(), Some("unless-stopped"), "{name:?}");
+        }
+    }
+}
+
 #[test]
 fn the_broker_keeps_its_data_on_a_volume_and_publishes_both_ports() {
     let doc = compose();
     let broker = service(&doc, "mq-broker");
     assert_eq!(strings(&broker["command"]), vec!["mq-broker".to_string()]);
     let env = environment(broker);
-    let known = [
-        "MQ_LISTEN",
-        "MQ_ADMIN_LISTEN",
-        "MQ_DATA_DIR",
-        "MQ_DELAY_LEVELS",
-        "MQ_RETRY_SCHEDULE",
-        "MQ_TXN_CHECK_AFTER",
-        "MQ_TXN_CHECK_INTERVAL",
-        "MQ_TXN_CHECK_MAX",
-        "RUST_LOG",
-    ];
-    for var in env.keys() {
-        assert!(
-            known.contains(&var.as_str()),
-            "unknown broker variable {var}"
-        );
-    }
     let ports = strings(&broker["ports"]);
     for var in ["MQ_LISTEN", "MQ_ADMIN_LISTEN"] {
         let port = port_of(&env[var]);
@@ -224,8 +281,9 @@ fn mariadb_and_redis_have_health_checks_and_keep_mariadb_data() {
     );
 }
 
-/// Packages whose binaries stay out of the image: development tools.
-const NOT_SHIPPED: [&str; 1] = ["mq-bench"];
+/// Packages whose binaries stay out of the image: development tools (the broker
+/// benchmark and the confirm-order load program).
+const NOT_SHIPPED: [&str; 2] = ["mq-bench", "shop-load"];
 
 #[test]
 fn the_dockerfile_builds_and_ships_every_binary_of_the_workspace() {
@@ -235,8 +293,12 @@ fn the_dockerfile_builds_and_ships_every_binary_of_the_workspace() {
         .filter(|l| l.starts_with("FROM "))
         .count();
     assert!(stages >= 2, "multi-stage build");
+    let excludes: String = NOT_SHIPPED.map(|p| format!(" --exclude {p}")).concat();
     assert!(
-        dockerfile.contains("cargo build --release --locked --workspace --exclude mq-bench --bins")
+        dockerfile.contains(&format!(
+            "cargo build --release --locked --workspace{excludes} --bins"
+        )),
+        "the image builds every shipped package's binaries"
     );
     assert!(dockerfile.contains("curl"), "health checks need curl");
 
