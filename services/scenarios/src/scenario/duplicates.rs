@@ -11,10 +11,7 @@ use services::{
     ids::Id,
 };
 
-use super::{
-    Ctx, State,
-    basic::{confirmed, wait_drained},
-};
+use super::{Ctx, State, basic::confirmed, pay::wait_drained};
 use crate::api::{Placed, money, order_body};
 
 pub async fn duplicates(ctx: &Ctx) -> anyhow::Result<()> {

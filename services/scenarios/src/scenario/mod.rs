@@ -4,6 +4,7 @@
 mod basic;
 mod concurrent;
 mod duplicates;
+mod pay;
 mod restarts;
 
 use std::{path::PathBuf, time::Duration};
@@ -272,8 +273,8 @@ pub async fn run(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     match name {
         "success" => basic::success(ctx).await?,
         "rollback" => basic::rollback(ctx).await?,
-        "pay" => basic::pay(ctx).await?,
-        "pay-timeout" => basic::pay_timeout(ctx).await?,
+        "pay" => pay::pay(ctx).await?,
+        "pay-timeout" => pay::pay_timeout(ctx).await?,
         "abandoned" => basic::abandoned(ctx).await?,
         "duplicates" => duplicates::duplicates(ctx).await?,
         "broker-restart" => restarts::broker_restart(ctx).await?,
