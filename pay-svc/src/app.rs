@@ -1,6 +1,6 @@
 //! The pay-svc application: state, router and background tasks on the shared runtime
-//! (the relay of the local message table, the `pay`/`paid` and `pay`/`refund`
-//! consumers).
+//! (the sender and the relay of the local message table, the `pay`/`paid` and
+//! `pay`/`refund` consumers).
 
 use services::{
     clients::OrderClient,
@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     consumers::{pay_paid, pay_refund},
+    domain::paid_sender::PaidSender,
     http,
     settings::{SERVICE, Settings},
 };
@@ -26,6 +27,8 @@ pub const PRODUCER_GROUP: &str = "pay-svc";
 pub struct AppState {
     pub db: services::db::Database,
     pub outbox: Outbox,
+    /// Sends committed `paid` messages right away, in batches.
+    pub sender: PaidSender,
     pub orders: OrderClient,
     /// `PAY_CALLBACK_SECRET` (or the development secret).
     pub callback_secret: String,
@@ -57,6 +60,8 @@ impl App {
         );
         let shutdown = runtime.shutdown.clone();
         runtime.spawn_task("outbox relay", outbox.clone().run_relay(shutdown.clone()));
+        let (sender, sending) = PaidSender::new(outbox.clone(), shutdown.clone());
+        runtime.spawn_task("paid message sender", sending);
         spawn_consumer(
             &mut runtime,
             Subscription::new(pay_paid::GROUP, PAY_TOPIC, PAID_TAG),
@@ -70,6 +75,7 @@ impl App {
         let state = AppState {
             db: runtime.db.clone(),
             outbox,
+            sender,
             orders: OrderClient::from_settings(&s),
             callback_secret: s.pay_callback_secret().to_owned(),
             faults_enabled: s.faults_enabled,

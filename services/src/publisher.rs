@@ -66,4 +66,21 @@ impl Publisher {
             .await
             .map_err(|_| PublishError::Timeout(self.timeout))?
     }
+
+    /// Sends messages of one topic, stored durably and acknowledged together.
+    pub async fn send_batch(
+        &self,
+        messages: Vec<Message>,
+    ) -> Result<Vec<SendReceipt>, PublishError> {
+        let send = async {
+            let producer = self
+                .producer
+                .get_or_try_init(|| Producer::connect(&self.addr))
+                .await?;
+            Ok(producer.send_batch(messages).await?)
+        };
+        tokio::time::timeout(self.timeout, send)
+            .await
+            .map_err(|_| PublishError::Timeout(self.timeout))?
+    }
 }
