@@ -50,6 +50,8 @@ struct Tally {
     errors: AtomicU64,
     callbacks: AtomicU64,
     kills: AtomicU64,
+    /// Refusals by error code.
+    codes: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
@@ -109,8 +111,40 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
 
     let settle =
         ctx.settle() * 3 + ctx.target.timings.pay_timeout + ctx.target.timings.abandon_deadline();
+    let wait = ctx.target.timings.pay_timeout + ctx.settle();
+    r.eventually(
+        "every confirmed order ends paid or cancelled by its timeout",
+        wait,
+        || async {
+            match count(
+                ctx,
+                Service::Order,
+                "select count(*) from {} where status = 'confirmed' and pay_status = 'unpaid'",
+                "trade_order",
+            )
+            .await
+            {
+                Ok(0) => Ok(()),
+                Ok(n) => Err(format!("{n} confirmed and unpaid")),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        },
+    )
+    .await?;
     settled_audit(&ctx.target, settle, r).await?;
     print_counts(ctx, &tally).await
+}
+
+/// `sql` with `{}` replaced by `table` of `service`'s schema, counted.
+async fn count(ctx: &Ctx, service: Service, sql: &str, table: &str) -> anyhow::Result<i64> {
+    let url = &ctx.target.config.mysql_url;
+    let mut conn = <sqlx::MySqlConnection as sqlx::Connection>::connect(url).await?;
+    let sql = sql.replace("{}", &format!("`{}`.{table}", ctx.target.schema(service)));
+    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut conn)
+        .await?;
+    sqlx::Connection::close(conn).await?;
+    Ok(n)
 }
 
 /// One client: order, and pay what is left to pay, until `deadline`. Errors are
@@ -143,8 +177,10 @@ async fn client(
         tally.placed.fetch_add(1, Ordering::Relaxed);
         let order = match api.place(&body, None).await {
             Ok(Placed::Confirmed(order)) => order,
-            Ok(Placed::Refused { .. }) => {
+            Ok(Placed::Refused { code, .. }) => {
                 tally.refused.fetch_add(1, Ordering::Relaxed);
+                let mut codes = tally.codes.lock().unwrap_or_else(|e| e.into_inner());
+                *codes.entry(code).or_insert(0) += 1;
                 continue;
             }
             Err(_) => {
@@ -229,6 +265,16 @@ async fn print_counts(ctx: &Ctx, tally: &Tally) -> anyhow::Result<()> {
     };
     let retried = ctx.api.broker_messages("retry").await?;
     let dead = ctx.api.broker_messages("dlq").await?;
+    let mut redelivered = 0;
+    for service in Service::ALL {
+        let sql = "select cast(coalesce(sum(attempts - 1), 0) as signed) from {}";
+        redelivered += count(ctx, service, sql, "trade_mq_consumer_log").await?;
+    }
+    let codes = tally
+        .codes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     println!("  chaos counts:");
     println!(
         "    orders placed {}, answered confirmed {}, refused {}, failed to answer {}",
@@ -237,6 +283,7 @@ async fn print_counts(ctx: &Ctx, tally: &Tally) -> anyhow::Result<()> {
         tally.refused.load(Ordering::Relaxed),
         tally.errors.load(Ordering::Relaxed)
     );
+    println!("    refusals by code: {codes:?}");
     println!(
         "    orders now: confirmed {}, cancelled {} (confirm_failed {}, pay_timeout {}, abandoned {})",
         sum(&|r| r.0 == "confirmed"),
@@ -252,7 +299,8 @@ async fn print_counts(ctx: &Ctx, tally: &Tally) -> anyhow::Result<()> {
         sum(&|r| r.1 == "refunded")
     );
     println!(
-        "    messages retried {retried}, dead-lettered {dead}; kills {}",
+        "    messages retried by the broker {retried} (nacked), handled again {redelivered} \
+         (consumer-log attempts after the first), dead-lettered {dead}; kills {}",
         tally.kills.load(Ordering::Relaxed)
     );
     Ok(())
