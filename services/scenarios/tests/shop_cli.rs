@@ -1,7 +1,9 @@
 //! `shop audit` and `shop scenario` as a user runs them: the real binary against a
 //! managed system (audit) or starting its own (scenario).
 
-use std::{path::PathBuf, process::Output};
+use std::{panic::AssertUnwindSafe, path::PathBuf, process::Output};
+
+use futures::FutureExt;
 
 use scenarios::{Ctx, Managed, Timings, scenario};
 use services::{settings::Service, testkit};
@@ -42,7 +44,16 @@ async fn shop_audit_passes_on_a_consistent_system_and_exits_1_naming_a_corrupted
         .await
         .unwrap();
     let ctx = Ctx::managed(system);
-    scenario::run(&ctx, "success").await.unwrap();
+    // The system is stopped (and its schemas dropped) even when an assertion fails.
+    let checks = AssertUnwindSafe(audit_checks(&ctx)).catch_unwind().await;
+    ctx.stop(checks.is_err()).await;
+    if let Err(panic) = checks {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn audit_checks(ctx: &Ctx) {
+    scenario::run(ctx, "success").await.unwrap();
     let config = ctx.target.config.clone();
     let audit = || {
         let mut command = shop();
@@ -66,12 +77,12 @@ async fn shop_audit_passes_on_a_consistent_system_and_exits_1_naming_a_corrupted
     let goods = ctx.target.schema(Service::Goods);
     let user = ctx.target.schema(Service::User);
     execute(
-        &ctx,
+        ctx,
         format!("update `{goods}`.trade_goods set goods_number = goods_number - 1"),
     )
     .await;
     execute(
-        &ctx,
+        ctx,
         format!("update `{user}`.trade_user set user_money = user_money - 0.01"),
     )
     .await;
@@ -87,7 +98,6 @@ async fn shop_audit_passes_on_a_consistent_system_and_exits_1_naming_a_corrupted
         printed.contains("3 of 11 invariants do not hold."),
         "{printed}"
     );
-    ctx.stop(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
