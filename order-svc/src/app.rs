@@ -51,7 +51,10 @@ impl App {
             s.outbox_retry_after,
         );
         let shutdown = runtime.shutdown.clone();
-        runtime.spawn_task("outbox relay", outbox.clone().run_relay(shutdown.clone()));
+        runtime.spawn_task(
+            "outbox sender and relay",
+            outbox.clone().run(shutdown.clone()),
+        );
         runtime.spawn_task(
             "abandon sweep",
             abandon::run(

@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     consumers::{pay_paid, pay_refund},
-    domain::paid_sender::PaidSender,
     http,
     settings::{SERVICE, Settings},
 };
@@ -27,8 +26,6 @@ pub const PRODUCER_GROUP: &str = "pay-svc";
 pub struct AppState {
     pub db: services::db::Database,
     pub outbox: Outbox,
-    /// Sends committed `paid` messages right away, in batches.
-    pub sender: PaidSender,
     pub orders: OrderClient,
     /// `PAY_CALLBACK_SECRET` (or the development secret).
     pub callback_secret: String,
@@ -59,9 +56,10 @@ impl App {
             s.outbox_retry_after,
         );
         let shutdown = runtime.shutdown.clone();
-        runtime.spawn_task("outbox relay", outbox.clone().run_relay(shutdown.clone()));
-        let (sender, sending) = PaidSender::new(outbox.clone(), shutdown.clone());
-        runtime.spawn_task("paid message sender", sending);
+        runtime.spawn_task(
+            "outbox sender and relay",
+            outbox.clone().run(shutdown.clone()),
+        );
         spawn_consumer(
             &mut runtime,
             Subscription::new(pay_paid::GROUP, PAY_TOPIC, PAID_TAG),
@@ -75,7 +73,6 @@ impl App {
         let state = AppState {
             db: runtime.db.clone(),
             outbox,
-            sender,
             orders: OrderClient::from_settings(&s),
             callback_secret: s.pay_callback_secret().to_owned(),
             faults_enabled: s.faults_enabled,

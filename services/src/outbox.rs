@@ -1,21 +1,28 @@
-//! The local message table (`trade_mq_producer_temp`) and its relay: a message to
+//! The local message table (`trade_mq_producer_temp`) and what empties it: a message to
 //! publish is inserted by [`Outbox::insert`] in the same local transaction as the state
-//! change that causes it; after the commit [`Outbox::send_soon`] sends it and deletes
-//! the row on the broker's acknowledgement ([`Outbox::send_rows`] does the same for
-//! many rows at once, in batches); [`Outbox::run_relay`] resends rows left
-//! behind (crash, broker down) with a doubling backoff. A message is never lost; it
-//! may be sent twice (a crash between acknowledgement and delete), which the
-//! idempotent consumers absorb.
+//! change that causes it; after the commit [`Outbox::send_soon`] hands the row to the
+//! sender, which sends what has gathered as one batch (one read, one broker batch, one
+//! delete for the lot: under load batches grow by themselves, at rest a row goes
+//! alone, at once) and deletes the rows on the broker's acknowledgement; the relay
+//! resends rows left behind (crash, broker down, sender queue full) with a doubling
+//! backoff. [`Outbox::run`] runs both. A message is never lost; it may be sent twice
+//! (a crash between acknowledgement and delete), which the idempotent consumers
+//! absorb.
 //!
 //! A row is inserted due `retry_after` from now, so the relay leaves it to the
-//! immediate send; the relay claims a due row by moving its due time (a conditional
-//! update), so two instances do not both send it.
+//! sender; the relay claims a due row by moving its due time (a conditional update),
+//! so two instances do not both send it.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use mq::Message;
 use sqlx::{AssertSqlSafe, MySqlConnection};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -29,6 +36,10 @@ use crate::{
 const RELAY_BATCH: u32 = 100;
 /// The backoff stops doubling after this many attempts (2^6 × `retry_after`).
 const MAX_BACKOFF_DOUBLINGS: u32 = 6;
+/// Rows the sender sends in one batch at most.
+pub const MAX_BATCH: usize = 256;
+/// Rows waiting for the sender at most; beyond, the relay sends them.
+const SENDER_QUEUE: usize = 16 * 1024;
 
 /// A message to publish after the commit.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +87,10 @@ pub struct Outbox {
     publisher: Publisher,
     group: Arc<str>,
     retry_after: Duration,
+    /// Committed rows for the sender.
+    queue: mpsc::Sender<u64>,
+    /// The sender's end, taken by [`Outbox::run`].
+    rows: Arc<Mutex<Option<mpsc::Receiver<u64>>>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -95,11 +110,14 @@ struct OutboxRow {
 impl Outbox {
     /// The outbox of producer group `group` (a name for the log and the table).
     pub fn new(db: Database, publisher: Publisher, group: &str, retry_after: Duration) -> Outbox {
+        let (queue, rows) = mpsc::channel(SENDER_QUEUE);
         Outbox {
             db,
             publisher,
             group: group.into(),
             retry_after,
+            queue,
+            rows: Arc::new(Mutex::new(Some(rows))),
         }
     }
 
@@ -136,39 +154,44 @@ impl Outbox {
         Ok(done.last_insert_id())
     }
 
-    /// Sends the rows `ids` (just committed) in the background, deleting each on the
-    /// broker's acknowledgement; what fails is left to the relay.
+    /// Hands the rows `ids` (just committed) to the sender; never waits. What the
+    /// sender does not send (queue full, broker down) the relay sends later.
     pub fn send_soon(&self, ids: Vec<u64>) {
-        let outbox = self.clone();
-        let request_id = current_request_id();
-        let work = async move {
-            for id in ids {
-                if let Err(error) = outbox.send_row(id).await {
-                    tracing::warn!(
-                        id,
-                        error = format!("{error:#}"),
-                        "message not sent yet; the relay will resend it"
-                    );
-                }
+        for id in ids {
+            if self.queue.try_send(id).is_err() {
+                tracing::debug!(id, "outbox sender queue full: the relay will send the row");
             }
-        };
-        tokio::spawn(async move {
-            match request_id {
-                Some(id) => crate::http::observe::with_request_id(id, work).await,
-                None => work.await,
-            }
-        });
+        }
     }
 
-    /// Sends the row `id` now (if still there) and deletes it on acknowledgement.
-    pub async fn send_row(&self, id: u64) -> anyhow::Result<()> {
-        let row: Option<OutboxRow> = sqlx::query_as(SELECT_ROW)
-            .bind(id)
-            .fetch_optional(self.db.pool()?)
-            .await?;
-        match row {
-            Some(row) => self.deliver(row).await,
-            None => Ok(()),
+    /// Runs the sender and the relay until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let sender = async {
+            match rows {
+                Some(rows) => self.run_sender(rows, shutdown.clone()).await,
+                None => tracing::warn!(group = %self.group, "outbox sender runs already"),
+            }
+        };
+        tokio::join!(sender, self.run_relay(shutdown.clone()));
+    }
+
+    async fn run_sender(&self, mut rows: mpsc::Receiver<u64>, shutdown: CancellationToken) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => 0,
+                n = rows.recv_many(&mut batch, MAX_BATCH) => n,
+            };
+            if received == 0 {
+                tracing::info!(group = %self.group, "outbox sender stopped: shutting down");
+                return;
+            }
+            if let Err(error) = self.send_rows(&batch).await {
+                tracing::warn!(group = %self.group, rows = batch.len(),
+                    error = format!("{error:#}"), "messages not sent yet; the relay will resend them");
+            }
+            batch.clear();
         }
     }
 
@@ -221,7 +244,7 @@ impl Outbox {
     }
 
     /// Resends rows left behind, every `retry_after`, until `shutdown`.
-    pub async fn run_relay(self, shutdown: CancellationToken) {
+    async fn run_relay(&self, shutdown: CancellationToken) {
         if !wait_ready(&self.db, &shutdown).await {
             return;
         }
@@ -318,10 +341,6 @@ impl Outbox {
         )
     }
 }
-
-const SELECT_ROW: &str = r"select id, msg_topic, msg_tag, msg_key, msg_body, properties, delay_ms,
-        attempts, next_attempt_at, created_at
-    from trade_mq_producer_temp where id = ?";
 
 const SELECT_ROWS: &str = r"select id, msg_topic, msg_tag, msg_key, msg_body, properties, delay_ms,
         attempts, next_attempt_at, created_at

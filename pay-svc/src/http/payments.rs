@@ -98,7 +98,7 @@ pub async fn payment_callback(
             state.shutdown.cancel();
             return Err(Unavailable::new("pay-svc").into());
         }
-        state.sender.send_soon(outbox_row);
+        state.outbox.send_soon(vec![outbox_row]);
     }
     Ok(Json(CallbackAnswer::ok()))
 }
