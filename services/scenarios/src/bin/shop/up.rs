@@ -37,7 +37,11 @@ pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
         Ok(system) => system,
         Err(e) => bail!("{e}"),
     };
-    print_welcome(&system.config, system.broker_addr().is_some());
+    print_welcome(
+        &system.config,
+        system.broker_addr().is_some(),
+        !args.no_seed,
+    );
     if !args.no_seed {
         let target = Target {
             config: system.config.clone(),
@@ -75,7 +79,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
     }
 }
 
-fn print_welcome(config: &SystemConfig, broker: bool) {
+/// The URLs; without the demo data (whose walkthrough follows), a first curl to try.
+fn print_welcome(config: &SystemConfig, broker: bool, seeding: bool) {
     println!("\nShop is up.");
     if broker {
         println!(
@@ -87,6 +92,9 @@ fn print_welcome(config: &SystemConfig, broker: bool) {
     }
     for service in Service::ALL {
         println!("  {:<11} {}", service.binary(), config.service_url(service));
+    }
+    if seeding {
+        return;
     }
     let user = config.service_url(Service::User);
     let goods = config.service_url(Service::Goods);
