@@ -14,15 +14,15 @@
 //! struct ReleaseCoupon { /* its dependencies */ }
 //! impl Consume for ReleaseCoupon {
 //!     type Effect = ();
-//!     fn apply<'a>(&'a self, tx: &'a mut MySqlConnection, m: &'a StoredMessage)
-//!         -> BoxFuture<'a, anyhow::Result<()>> { Box::pin(async move { … }) }
+//!     async fn apply(&self, tx: &mut MySqlConnection, m: &StoredMessage) -> anyhow::Result<()> {
+//!         …
+//!     }
 //! }
 //! spawn_consumer(&mut runtime, "coupon-order-cancel", "order", "cancel", ReleaseCoupon { … });
 //! ```
 
 use std::{sync::Arc, time::Duration};
 
-use futures::future::BoxFuture;
 use mq::{ConsumeResult, Consumer, ConsumerConfig, StoredMessage};
 use sqlx::{Acquire, MySqlConnection};
 use tokio_util::sync::CancellationToken;
@@ -44,17 +44,18 @@ pub trait Consume: Send + Sync + 'static {
 
     /// Applies the message inside the consumer log's transaction `tx`. An error rolls
     /// back the effect and the log row alike; the broker delivers the message again.
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<Self::Effect>>;
+    fn apply(
+        &self,
+        tx: &mut MySqlConnection,
+        message: &StoredMessage,
+    ) -> impl Future<Output = anyhow::Result<Self::Effect>> + Send;
 
-    /// Runs once the transaction committed, for what cannot be in it (Redis); best
-    /// effort, since the message is acknowledged whatever happens here.
-    fn after_commit(&self, effect: Self::Effect) -> BoxFuture<'_, ()> {
+    /// Runs once the transaction committed, for what cannot be in it (Redis, the
+    /// outbox's sender); best effort, since the message is acknowledged whatever
+    /// happens here.
+    fn after_commit(&self, effect: Self::Effect) -> impl Future<Output = ()> + Send {
         let _ = effect;
-        Box::pin(async {})
+        async {}
     }
 }
 

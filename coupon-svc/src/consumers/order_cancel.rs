@@ -2,7 +2,6 @@
 //! back to unused, or records a null compensation so that a use arriving later is
 //! refused.
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{cancelled_orders, consumer_log::Consume, contracts::order::OrderCancelled};
 use sqlx::MySqlConnection;
@@ -18,23 +17,17 @@ pub struct ReleaseOnCancel;
 impl Consume for ReleaseOnCancel {
     type Effect = ();
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
-            // The coupon row serializes this cancel with the order's use of it.
-            if let Some(coupon_id) = cancel.coupon_id {
-                store::coupons::lock_coupon(tx, coupon_id).await?;
-            }
-            cancelled_orders::record_cancel(tx, cancel.order_id, false).await?;
-            if store::coupons::release_for_order(tx, cancel.order_id).await? {
-                cancelled_orders::set_compensated(tx, cancel.order_id, true).await?;
-                tracing::info!(order_id = %cancel.order_id, "order cancelled: coupon released");
-            }
-            Ok(())
-        })
+    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+        let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
+        // The coupon row serializes this cancel with the order's use of it.
+        if let Some(coupon_id) = cancel.coupon_id {
+            store::coupons::lock_coupon(tx, coupon_id).await?;
+        }
+        cancelled_orders::record_cancel(tx, cancel.order_id, false).await?;
+        if store::coupons::release_for_order(tx, cancel.order_id).await? {
+            cancelled_orders::set_compensated(tx, cancel.order_id, true).await?;
+            tracing::info!(order_id = %cancel.order_id, "order cancelled: coupon released");
+        }
+        Ok(())
     }
 }

@@ -3,7 +3,6 @@
 //! units back to the Redis generation they came from; with no journal yet, writes a
 //! `cancelled` null-compensation row so that the late reservation is refused.
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{
     cache::Cache, cancelled_orders, consumer_log::Consume, contracts::order::OrderCancelled,
@@ -31,53 +30,47 @@ pub struct GiveBack {
 impl Consume for ReturnStockOnCancel {
     type Effect = Option<GiveBack>;
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<Option<GiveBack>>> {
-        Box::pin(async move {
-            let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
-            cancelled_orders::record_cancel(tx, cancel.order_id, false).await?;
-            let cancelled = store::stock_logs::cancel_for_order(
-                tx,
-                cancel.order_id,
-                cancel.goods_id,
-                cancel.quantity,
-            )
-            .await?;
-            tracing::info!(order_id = %cancel.order_id, goods_id = %cancel.goods_id, ?cancelled,
-                "order cancelled: stock journal");
-            Ok(match cancelled {
-                Cancelled::Undone {
+    async fn apply(
+        &self,
+        tx: &mut MySqlConnection,
+        message: &StoredMessage,
+    ) -> anyhow::Result<Option<GiveBack>> {
+        let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
+        cancelled_orders::record_cancel(tx, cancel.order_id, false).await?;
+        let cancelled = store::stock_logs::cancel_for_order(
+            tx,
+            cancel.order_id,
+            cancel.goods_id,
+            cancel.quantity,
+        )
+        .await?;
+        tracing::info!(order_id = %cancel.order_id, goods_id = %cancel.goods_id, ?cancelled,
+            "order cancelled: stock journal");
+        Ok(match cancelled {
+            Cancelled::Undone {
+                quantity,
+                cache_gen,
+            } => {
+                cancelled_orders::set_compensated(tx, cancel.order_id, true).await?;
+                Some(GiveBack {
+                    goods_id: cancel.goods_id,
                     quantity,
-                    cache_gen,
-                } => {
-                    cancelled_orders::set_compensated(tx, cancel.order_id, true).await?;
-                    Some(GiveBack {
-                        goods_id: cancel.goods_id,
-                        quantity,
-                        generation: cache_gen,
-                    })
-                }
-                Cancelled::NullCompensation | Cancelled::Already => None,
-            })
+                    generation: cache_gen,
+                })
+            }
+            Cancelled::NullCompensation | Cancelled::Already => None,
         })
     }
 
-    fn after_commit(&self, effect: Option<GiveBack>) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let Some(back) = effect else { return };
-            let generation = back.generation.unwrap_or_default();
-            match stock_cache::give_back(&self.cache, back.goods_id, back.quantity, &generation)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => tracing::info!(goods_id = %back.goods_id,
-                    "redis stock was rebuilt since the reservation; not given back (the reconciler settles any difference)"),
-                Err(error) => tracing::warn!(goods_id = %back.goods_id, %error,
-                    "stock returned in mysql but not in redis; the reconciler repairs it"),
-            }
-        })
+    async fn after_commit(&self, effect: Option<GiveBack>) {
+        let Some(back) = effect else { return };
+        let generation = back.generation.unwrap_or_default();
+        match stock_cache::give_back(&self.cache, back.goods_id, back.quantity, &generation).await {
+            Ok(true) => {}
+            Ok(false) => tracing::info!(goods_id = %back.goods_id,
+                "redis stock was rebuilt since the reservation; not given back (the reconciler settles any difference)"),
+            Err(error) => tracing::warn!(goods_id = %back.goods_id, %error,
+                "stock returned in mysql but not in redis; the reconciler repairs it"),
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! `trade_goods.goods_number` with a `trade_goods_number_log` row, exactly once (the
 //! journal's `reserved` → `applied` is a conditional update).
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{consumer_log::Consume, contracts::goods::StockJournalCommitted};
 use sqlx::MySqlConnection;
@@ -18,17 +17,11 @@ pub struct ApplyJournal;
 impl Consume for ApplyJournal {
     type Effect = ();
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let journal: StockJournalCommitted = serde_json::from_slice(&message.body)?;
-            if store::stock_logs::apply_journal(tx, &journal.journal_id).await? {
-                tracing::debug!(journal_id = %journal.journal_id, "journal applied to mysql stock");
-            }
-            Ok(())
-        })
+    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+        let journal: StockJournalCommitted = serde_json::from_slice(&message.body)?;
+        if store::stock_logs::apply_journal(tx, &journal.journal_id).await? {
+            tracing::debug!(journal_id = %journal.journal_id, "journal applied to mysql stock");
+        }
+        Ok(())
     }
 }

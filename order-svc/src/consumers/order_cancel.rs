@@ -3,7 +3,6 @@
 //! order, so this normally finds it cancelled already; it makes sure of it for a
 //! cancel that some other producer (an operator's resend) sent.
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{
     consumer_log::Consume,
@@ -22,26 +21,20 @@ pub struct CancelOrder;
 impl Consume for CancelOrder {
     type Effect = ();
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
-            let Some(order) = store::orders::lock_order(tx, cancel.order_id).await? else {
-                tracing::warn!(order_id = %cancel.order_id, "cancel of an unknown order ignored");
+    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+        let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
+        let Some(order) = store::orders::lock_order(tx, cancel.order_id).await? else {
+            tracing::warn!(order_id = %cancel.order_id, "cancel of an unknown order ignored");
+            return Ok(());
+        };
+        if order.status != OrderStatus::Cancelled {
+            if order.pay_status == PayStatus::Paid {
+                tracing::warn!(order_id = %cancel.order_id, "cancel of a paid order ignored");
                 return Ok(());
-            };
-            if order.status != OrderStatus::Cancelled {
-                if order.pay_status == PayStatus::Paid {
-                    tracing::warn!(order_id = %cancel.order_id, "cancel of a paid order ignored");
-                    return Ok(());
-                }
-                store::orders::mark_cancelled(tx, cancel.order_id, cancel.reason).await?;
-                tracing::info!(order_id = %cancel.order_id, "order cancelled by message");
             }
-            Ok(())
-        })
+            store::orders::mark_cancelled(tx, cancel.order_id, cancel.reason).await?;
+            tracing::info!(order_id = %cancel.order_id, "order cancelled by message");
+        }
+        Ok(())
     }
 }

@@ -4,7 +4,6 @@
 //! message written, in the consumer log's transaction; a paid or cancelled order is
 //! left alone.
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{
     consumer_log::Consume,
@@ -27,22 +26,18 @@ impl Consume for CancelUnpaid {
     /// The outbox row of the cancel message, to send after the commit.
     type Effect = Option<u64>;
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<Option<u64>>> {
-        Box::pin(async move {
-            let timeout: OrderPayTimeout = serde_json::from_slice(&message.body)?;
-            cancel::cancel_in(tx, &self.outbox, timeout.order_id, CancelReason::PayTimeout).await
-        })
+    async fn apply(
+        &self,
+        tx: &mut MySqlConnection,
+        message: &StoredMessage,
+    ) -> anyhow::Result<Option<u64>> {
+        let timeout: OrderPayTimeout = serde_json::from_slice(&message.body)?;
+        cancel::cancel_in(tx, &self.outbox, timeout.order_id, CancelReason::PayTimeout).await
     }
 
-    fn after_commit(&self, effect: Option<u64>) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            if let Some(row) = effect {
-                self.outbox.send_soon(vec![row]);
-            }
-        })
+    async fn after_commit(&self, effect: Option<u64>) {
+        if let Some(row) = effect {
+            self.outbox.send_soon(vec![row]);
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! the message its callback wrote, recording the `paid` event in `trade_pay_log`.
 //! The log's unique (pay id, event) and the consumer log make it apply once.
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{consumer_log::Consume, contracts::pay::PaymentPaid};
 use sqlx::MySqlConnection;
@@ -18,23 +17,17 @@ pub struct LogPaid;
 impl Consume for LogPaid {
     type Effect = ();
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let paid: PaymentPaid = serde_json::from_slice(&message.body)?;
-            let entry = PayLogEntry {
-                pay_id: paid.pay_id,
-                order_id: paid.order_id,
-                event: PayEvent::Paid,
-                amount: paid.amount,
-                trade_no: paid.trade_no.as_deref(),
-                note: None,
-            };
-            pay_log::record(tx, &entry).await?;
-            Ok(())
-        })
+    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+        let paid: PaymentPaid = serde_json::from_slice(&message.body)?;
+        let entry = PayLogEntry {
+            pay_id: paid.pay_id,
+            order_id: paid.order_id,
+            event: PayEvent::Paid,
+            amount: paid.amount,
+            trade_no: paid.trade_no.as_deref(),
+            note: None,
+        };
+        pay_log::record(tx, &entry).await?;
+        Ok(())
     }
 }

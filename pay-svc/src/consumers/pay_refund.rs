@@ -4,7 +4,6 @@
 //! transaction. (The platform's refund call would be made here; Shop has no real
 //! platform, so the status change is the refund.)
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{consumer_log::Consume, contracts::pay::PaymentRefund};
 use sqlx::MySqlConnection;
@@ -23,29 +22,23 @@ pub struct RefundPayment;
 impl Consume for RefundPayment {
     type Effect = ();
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let refund: PaymentRefund = serde_json::from_slice(&message.body)?;
-            let refunded = payments::mark_refunded(tx, refund.pay_id).await?;
-            let entry = PayLogEntry {
-                pay_id: refund.pay_id,
-                order_id: refund.order_id,
-                event: PayEvent::Refunded,
-                amount: refund.amount,
-                trade_no: None,
-                note: Some(&refund.reason),
-            };
-            pay_log::record(tx, &entry).await?;
-            if refunded {
-                tracing::warn!(pay_id = %refund.pay_id, order_id = %refund.order_id,
-                    amount = %refund.amount, reason = %refund.reason,
-                    "payment refunded: its order had been cancelled");
-            }
-            Ok(())
-        })
+    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+        let refund: PaymentRefund = serde_json::from_slice(&message.body)?;
+        let refunded = payments::mark_refunded(tx, refund.pay_id).await?;
+        let entry = PayLogEntry {
+            pay_id: refund.pay_id,
+            order_id: refund.order_id,
+            event: PayEvent::Refunded,
+            amount: refund.amount,
+            trade_no: None,
+            note: Some(&refund.reason),
+        };
+        pay_log::record(tx, &entry).await?;
+        if refunded {
+            tracing::warn!(pay_id = %refund.pay_id, order_id = %refund.order_id,
+                amount = %refund.amount, reason = %refund.reason,
+                "payment refunded: its order had been cancelled");
+        }
+        Ok(())
     }
 }

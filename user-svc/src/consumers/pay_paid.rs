@@ -8,7 +8,6 @@
 //! the two apply once each and in either order, and a refunded payment never keeps
 //! its points.
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{
     consumer_log::Consume,
@@ -27,26 +26,20 @@ pub struct EarnPoints;
 impl Consume for EarnPoints {
     type Effect = ();
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let paid: PaymentPaid = serde_json::from_slice(&message.body)?;
-            let payment = PaymentPoints {
-                pay_id: paid.pay_id,
-                user_id: paid.user_id,
-                order_id: paid.order_id,
-                points: points_for(paid.amount),
-            };
-            if points::earn(tx, &payment).await? {
-                tracing::info!(pay_id = %paid.pay_id, user_id = %paid.user_id,
-                    points = payment.points, "points earned");
-            } else {
-                tracing::info!(pay_id = %paid.pay_id, "payment refunded or counted before: no points");
-            }
-            Ok(())
-        })
+    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+        let paid: PaymentPaid = serde_json::from_slice(&message.body)?;
+        let payment = PaymentPoints {
+            pay_id: paid.pay_id,
+            user_id: paid.user_id,
+            order_id: paid.order_id,
+            points: points_for(paid.amount),
+        };
+        if points::earn(tx, &payment).await? {
+            tracing::info!(pay_id = %paid.pay_id, user_id = %paid.user_id,
+                points = payment.points, "points earned");
+        } else {
+            tracing::info!(pay_id = %paid.pay_id, "payment refunded or counted before: no points");
+        }
+        Ok(())
     }
 }

@@ -2,7 +2,6 @@
 //! payment that arrived for a cancelled order, so the points it earned are taken back
 //! (or, when this comes first, it will never earn them). See [`super::pay_paid`].
 
-use futures::future::BoxFuture;
 use mq::StoredMessage;
 use services::{
     consumer_log::Consume,
@@ -21,27 +20,21 @@ pub struct RevokePoints;
 impl Consume for RevokePoints {
     type Effect = ();
 
-    fn apply<'a>(
-        &'a self,
-        tx: &'a mut MySqlConnection,
-        message: &'a StoredMessage,
-    ) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(async move {
-            let refund: PaymentRefund = serde_json::from_slice(&message.body)?;
-            let payment = PaymentPoints {
-                pay_id: refund.pay_id,
-                user_id: refund.user_id,
-                order_id: refund.order_id,
-                points: points_for(refund.amount),
-            };
-            match points::revoke(tx, &payment).await? {
-                Revoked::TakenBack(points) => tracing::info!(pay_id = %refund.pay_id,
-                    user_id = %refund.user_id, points, "payment refunded: points taken back"),
-                Revoked::BeforeEarning => tracing::info!(pay_id = %refund.pay_id,
-                    "payment refunded before its points were added: it will earn none"),
-                Revoked::Already => {}
-            }
-            Ok(())
-        })
+    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+        let refund: PaymentRefund = serde_json::from_slice(&message.body)?;
+        let payment = PaymentPoints {
+            pay_id: refund.pay_id,
+            user_id: refund.user_id,
+            order_id: refund.order_id,
+            points: points_for(refund.amount),
+        };
+        match points::revoke(tx, &payment).await? {
+            Revoked::TakenBack(points) => tracing::info!(pay_id = %refund.pay_id,
+                user_id = %refund.user_id, points, "payment refunded: points taken back"),
+            Revoked::BeforeEarning => tracing::info!(pay_id = %refund.pay_id,
+                "payment refunded before its points were added: it will earn none"),
+            Revoked::Already => {}
+        }
+        Ok(())
     }
 }
