@@ -5,72 +5,11 @@
 
 mod common;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use common::*;
 use services::testkit::{eventually, json};
 use testshop::{SETTLE, Shop};
-
-/// The real broker in-process, stoppable and restartable on the same data folder and
-/// the same ports, so the services' `MQ_ADDR` stays right across the outage.
-struct RestartableBroker {
-    data: tempfile::TempDir,
-    addr: SocketAddr,
-    admin_addr: SocketAddr,
-    handle: Option<mq::BrokerHandle>,
-}
-
-impl RestartableBroker {
-    async fn start() -> RestartableBroker {
-        let data = tempfile::tempdir().expect("a folder for the broker");
-        let handle = mq::Broker::start(Self::config(data.path(), "127.0.0.1:0", "127.0.0.1:0"))
-            .await
-            .expect("the broker starts");
-        RestartableBroker {
-            addr: handle.addr,
-            admin_addr: handle.admin_addr,
-            data,
-            handle: Some(handle),
-        }
-    }
-
-    fn config(dir: &std::path::Path, listen: &str, admin: &str) -> mq::BrokerConfig {
-        mq::BrokerConfig {
-            listen: listen.into(),
-            admin_listen: admin.into(),
-            txn_check_after: Duration::from_secs(1),
-            txn_check_interval: Duration::from_secs(1),
-            ..mq::BrokerConfig::for_tests(dir)
-        }
-    }
-
-    async fn stop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            handle.shutdown().await;
-        }
-    }
-
-    async fn restart(&mut self) {
-        let config = Self::config(
-            self.data.path(),
-            &self.addr.to_string(),
-            &self.admin_addr.to_string(),
-        );
-        self.handle = Some(
-            mq::Broker::start(config)
-                .await
-                .expect("the broker restarts"),
-        );
-    }
-}
-
-impl Drop for RestartableBroker {
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            handle.shutdown_token().cancel();
-        }
-    }
-}
 
 /// The `paid` message's row in pay-svc's local message table: (attempts, last error).
 async fn outbox_row(shop: &Shop) -> Option<(u32, Option<String>)> {
@@ -83,9 +22,8 @@ async fn outbox_row(shop: &Shop) -> Option<(u32, Option<String>)> {
 #[tokio::test]
 async fn with_the_broker_stopped_the_callback_answers_200_and_the_relay_delivers_after_its_restart()
 {
-    let mut broker = RestartableBroker::start().await;
-    let mq_addr = broker.addr.to_string();
-    let shop = Shop::start_with(|s| s.mq_addr = mq_addr.clone()).await;
+    let shop = Shop::start().await;
+    let broker = &shop.env.broker;
     let order = payable_order(&shop).await;
     let (_, payment) = create_payment(&shop.pay, &order.order_id).await;
     let pay_id = payment["pay_id"].as_str().unwrap().to_owned();
@@ -117,7 +55,7 @@ async fn with_the_broker_stopped_the_callback_answers_200_and_the_relay_delivers
         outbox_row(&shop).await.is_none().then_some(())
     })
     .await;
-    let admin = broker.admin_addr.to_string();
+    let admin = broker.admin_addr();
     for group in ["user-pay-paid", "pay-pay-paid"] {
         drained(&admin, group).await;
     }
