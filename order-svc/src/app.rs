@@ -10,7 +10,6 @@ use services::{
         pay::{PAID_TAG, PAY_TOPIC},
     },
     outbox::Outbox,
-    publisher::Publisher,
     server::{Runtime, Server, ShopApp},
 };
 
@@ -44,17 +43,8 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         let mut runtime = Runtime::start(settings)?;
         let s = runtime.settings.clone();
-        let outbox = Outbox::new(
-            runtime.db.clone(),
-            Publisher::new(&s.mq_addr),
-            PRODUCER_GROUP,
-            s.outbox_retry_after,
-        );
+        let outbox = Outbox::start(&mut runtime, PRODUCER_GROUP);
         let shutdown = runtime.shutdown.clone();
-        runtime.spawn_task(
-            "outbox sender and relay",
-            outbox.clone().run(shutdown.clone()),
-        );
         runtime.spawn_task(
             "abandon sweep",
             abandon::run(

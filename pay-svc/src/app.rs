@@ -7,7 +7,6 @@ use services::{
     consumer_log::{Subscription, spawn_consumer},
     contracts::pay::{PAID_TAG, PAY_TOPIC, REFUND_TAG},
     outbox::Outbox,
-    publisher::Publisher,
     server::{Runtime, Server, ShopApp},
 };
 use tokio_util::sync::CancellationToken;
@@ -49,17 +48,8 @@ impl App {
         }
         let mut runtime = Runtime::start(settings)?;
         let s = runtime.settings.clone();
-        let outbox = Outbox::new(
-            runtime.db.clone(),
-            Publisher::new(&s.mq_addr),
-            PRODUCER_GROUP,
-            s.outbox_retry_after,
-        );
+        let outbox = Outbox::start(&mut runtime, PRODUCER_GROUP);
         let shutdown = runtime.shutdown.clone();
-        runtime.spawn_task(
-            "outbox sender and relay",
-            outbox.clone().run(shutdown.clone()),
-        );
         spawn_consumer(
             &mut runtime,
             Subscription::new(pay_paid::GROUP, PAY_TOPIC, PAID_TAG),

@@ -30,6 +30,7 @@ use crate::{
     db::Database,
     http::current_request_id,
     publisher::Publisher,
+    server::Runtime,
 };
 
 /// Rows the relay sends per round.
@@ -119,6 +120,21 @@ impl Outbox {
             queue,
             rows: Arc::new(Mutex::new(Some(rows))),
         }
+    }
+
+    /// The outbox of producer group `group` on `runtime`'s database and broker, with
+    /// its sender and relay running as a background task until shutdown.
+    pub fn start(runtime: &mut Runtime, group: &str) -> Outbox {
+        let settings = &runtime.settings;
+        let outbox = Outbox::new(
+            runtime.db.clone(),
+            Publisher::new(&settings.mq_addr),
+            group,
+            settings.outbox_retry_after,
+        );
+        let shutdown = runtime.shutdown.clone();
+        runtime.spawn_task("outbox sender and relay", outbox.clone().run(shutdown));
+        outbox
     }
 
     /// Writes `message` in the caller's transaction `tx`; returns the row id to give
