@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -131,4 +132,21 @@ pub async fn refuse(socket: TcpStream) {
             body,
         })
         .await;
+    // Lingering close: send FIN, then read (and drop) what the client already sent
+    // until it closes, for a moment. Closing with unread bytes would reset the
+    // connection, and a reset can discard the error frame before the client reads it.
+    let mut socket = sink.into_inner();
+    let _ = socket.shutdown().await;
+    let mut scratch = [0u8; 1024];
+    let drain = async {
+        while let Ok(n) = socket.read(&mut scratch).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(REFUSE_LINGER, drain).await;
 }
+
+/// How long a refused connection is drained before it is dropped.
+const REFUSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
