@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image with every Shop binary: the five services, the broker, mqctl and shop
-# (the launcher, audit and scenarios, from services/scenarios).
+# (the launcher, audit and scenarios, from services/shop).
 # docker-compose.yml picks the binary with `command:`.
 
 FROM rust:1.95-bookworm AS build

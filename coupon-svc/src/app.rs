@@ -1,6 +1,6 @@
 //! The coupon-svc application: state, router and background tasks on the shared runtime.
 
-use services::{
+use shop_kit::{
     clients::UserClient,
     consumer_log::{Subscription, spawn_consumer},
     contracts::order::{CANCEL_TAG, ORDER_TOPIC},
@@ -16,7 +16,7 @@ use crate::{
 /// What handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub db: services::db::Database,
+    pub db: shop_kit::db::Database,
     /// user-svc, to check that a coupon's owner exists.
     pub users: UserClient,
 }
@@ -54,7 +54,7 @@ impl App {
 }
 
 impl ShopApp for App {
-    const SERVICE: services::settings::Service = SERVICE;
+    const SERVICE: shop_kit::settings::Service = SERVICE;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {
         App::build(settings).await

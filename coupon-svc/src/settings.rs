@@ -1,7 +1,7 @@
 //! coupon-svc reads the shared settings (API.md, "Settings"), `USER_SVC_URL` among
 //! them; nothing of its own yet.
 
-pub use services::settings::{Service, Settings};
+pub use shop_kit::settings::{Service, Settings};
 
 /// This service.
 pub const SERVICE: Service = Service::Coupon;

@@ -3,7 +3,7 @@
 
 use coupon_svc::App;
 use serde_json::json;
-use services::testkit::{
+use shop_testkit::{
     TestApp, TestEnv, assert_error, assert_invalid_field, checks, closed_port_addr, json,
 };
 

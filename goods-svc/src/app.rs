@@ -1,7 +1,7 @@
 //! The goods-svc application: state, router and background tasks (the `stock`/`deduct`
 //! and `order`/`cancel` consumers, the stock reconciler) on the shared runtime.
 
-use services::{
+use shop_kit::{
     consumer_log::{Subscription, spawn_consumer},
     contracts::{
         goods::{DEDUCT_TAG, STOCK_TOPIC},
@@ -20,9 +20,9 @@ use crate::{
 /// What handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub db: services::db::Database,
+    pub db: shop_kit::db::Database,
     /// The Redis cache of available stock.
-    pub cache: services::cache::Cache,
+    pub cache: shop_kit::cache::Cache,
     /// Reservations and the cache rebuild.
     pub stock: Stock,
 }
@@ -96,7 +96,7 @@ impl App {
 }
 
 impl ShopApp for App {
-    const SERVICE: services::settings::Service = SERVICE;
+    const SERVICE: shop_kit::settings::Service = SERVICE;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {
         App::build(settings).await

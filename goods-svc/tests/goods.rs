@@ -4,10 +4,10 @@
 use goods_svc::App;
 use redis::AsyncCommands;
 use serde_json::json;
-use services::testkit::{TestApp, TestEnv, assert_error, assert_invalid_field, checks, json};
+use shop_testkit::{TestApp, TestEnv, assert_error, assert_invalid_field, checks, json};
 
 async fn redis_conn() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(services::testkit::redis_url())
+    redis::Client::open(shop_testkit::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -169,7 +169,7 @@ async fn health_names_the_database_within_two_seconds_when_its_port_is_closed() 
 #[tokio::test]
 async fn health_names_redis_when_its_port_is_closed() {
     let env = TestEnv::new().await;
-    let addr = services::testkit::closed_port_addr().await;
+    let addr = shop_testkit::closed_port_addr().await;
     let app = env
         .start_with::<App>(move |s| s.redis_url = format!("redis://{addr}"))
         .await;

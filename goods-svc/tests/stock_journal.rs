@@ -7,7 +7,7 @@ use std::time::Duration;
 use goods_svc::{App, stock::publisher::PRODUCER_GROUP};
 use mq::{Message, TransactionProducer, TxnState};
 use serde_json::json;
-use services::testkit::{TestEnv, eventually, json};
+use shop_testkit::{TestEnv, eventually, json};
 
 async fn count(db: &sqlx::MySqlPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
@@ -96,7 +96,7 @@ async fn the_reconciler_repairs_a_redis_stock_that_drifted_from_mysql() {
     .await;
     let goods_id = goods["goods_id"].as_str().unwrap().to_owned();
     let key = format!("{}stock:{goods_id}", app.settings.redis_prefix);
-    let mut redis = redis::Client::open(services::testkit::redis_url())
+    let mut redis = redis::Client::open(shop_testkit::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await

@@ -2,7 +2,7 @@
 //! runtime (the outbox relay, the abandon sweep, the `order`/`cancel`,
 //! `order`/`timeout` and `pay`/`paid` consumers).
 
-use services::{
+use shop_kit::{
     clients::{CouponClient, GoodsClient, UserClient},
     consumer_log::{Subscription, spawn_consumer},
     contracts::{
@@ -26,7 +26,7 @@ pub const PRODUCER_GROUP: &str = "order-svc";
 /// What handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub db: services::db::Database,
+    pub db: shop_kit::db::Database,
     pub confirmer: Confirmer,
     /// `SHOP_FAULTS=on`: honour `X-Shop-Fault`.
     pub faults_enabled: bool,
@@ -101,7 +101,7 @@ impl App {
 }
 
 impl ShopApp for App {
-    const SERVICE: services::settings::Service = SERVICE;
+    const SERVICE: shop_kit::settings::Service = SERVICE;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {
         App::build(settings).await

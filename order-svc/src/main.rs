@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    services::server::run_main::<order_svc::App>().await
+    shop_kit::server::run_main::<order_svc::App>().await
 }

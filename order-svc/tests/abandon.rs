@@ -6,7 +6,7 @@
 
 use std::{os::unix::process::ExitStatusExt, time::Duration};
 
-use services::testkit::{ServiceProcess, eventually, json};
+use shop_testkit::{ServiceProcess, eventually, json};
 use testshop::{SETTLE, Shop, order_body};
 
 const ABANDON_AFTER: Duration = Duration::from_secs(2);

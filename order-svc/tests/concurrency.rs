@@ -3,7 +3,7 @@
 
 use futures::future::join_all;
 use serde_json::Value;
-use services::testkit::eventually;
+use shop_testkit::eventually;
 use testshop::{SETTLE, Shop, State, order_body};
 
 /// Places the orders of `bodies` at once; the answers' statuses and codes.
@@ -120,7 +120,7 @@ async fn redis_losing_the_stock_mid_run_neither_oversells_nor_loses_units() {
         })
         .await;
         let prefix = &shop.goods.settings.redis_prefix;
-        services::testkit::delete_redis_keys(prefix).await.unwrap();
+        shop_testkit::delete_redis_keys(prefix).await.unwrap();
     };
 
     let bodies = vec![body.clone(); 120];

@@ -3,7 +3,7 @@
 
 use mq::{Message, Producer};
 use serde_json::json;
-use services::testkit::{assert_error, eventually, json};
+use shop_testkit::{assert_error, eventually, json};
 use testshop::{SETTLE, Shop, State, order_body};
 
 #[tokio::test]

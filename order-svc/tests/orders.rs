@@ -2,7 +2,7 @@
 //! the operational endpoints.
 
 use order_svc::App;
-use services::testkit::{TestEnv, assert_error, checks, json};
+use shop_testkit::{TestEnv, assert_error, checks, json};
 
 #[tokio::test]
 async fn unknown_or_malformed_order_ids_answer_404_order_not_found() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use services::testkit::{BrokerProcess, eventually, json};
+use shop_testkit::{BrokerProcess, eventually, json};
 use testshop::{SETTLE, Shop, State, order_body};
 
 /// The shortened `ORDER_PAY_TIMEOUT` of these tests.

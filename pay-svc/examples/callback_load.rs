@@ -23,11 +23,11 @@ use std::{
 
 use anyhow::Context;
 use clap::Parser;
-use services::{
+use shop_kit::{
     contracts::pay::{SIGNATURE_HEADER, callback_signature},
     settings::DEV_PAY_CALLBACK_SECRET,
-    testkit::{TestApp, TestEnv},
 };
+use shop_testkit::{TestApp, TestEnv};
 use sqlx::MySqlPool;
 
 #[derive(Parser, Debug)]

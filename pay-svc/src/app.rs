@@ -2,7 +2,7 @@
 //! (the sender and the relay of the local message table, the `pay`/`paid` and
 //! `pay`/`refund` consumers).
 
-use services::{
+use shop_kit::{
     clients::OrderClient,
     consumer_log::{Subscription, spawn_consumer},
     contracts::pay::{PAID_TAG, PAY_TOPIC, REFUND_TAG},
@@ -23,7 +23,7 @@ pub const PRODUCER_GROUP: &str = "pay-svc";
 /// What handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub db: services::db::Database,
+    pub db: shop_kit::db::Database,
     pub outbox: Outbox,
     pub orders: OrderClient,
     /// `PAY_CALLBACK_SECRET` (or the development secret).
@@ -82,7 +82,7 @@ impl App {
 }
 
 impl ShopApp for App {
-    const SERVICE: services::settings::Service = SERVICE;
+    const SERVICE: shop_kit::settings::Service = SERVICE;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {
         App::build(settings).await

@@ -1,7 +1,7 @@
 //! pay-svc reads the shared settings (API.md, "Settings"); its own is
 //! `PAY_CALLBACK_SECRET`, parsed there too.
 
-pub use services::settings::{Service, Settings};
+pub use shop_kit::settings::{Service, Settings};
 
 /// This service.
 pub const SERVICE: Service = Service::Pay;

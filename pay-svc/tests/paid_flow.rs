@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use services::testkit::{assert_error, eventually, json};
+use shop_testkit::{assert_error, eventually, json};
 use testshop::{SETTLE, Shop, order_body};
 
 #[tokio::test]
@@ -75,7 +75,7 @@ async fn a_second_create_returns_the_same_payment_and_unpayable_orders_answer_th
     let doomed_id = doomed["order_id"].as_str().unwrap();
     assert_error(created(doomed_id).await, 409, "ORDER_CANCELLED").await;
     let missing = shop.pay.post("/payments", &json!({})).await;
-    services::testkit::assert_invalid_field(missing, "order_id").await;
+    shop_testkit::assert_invalid_field(missing, "order_id").await;
     assert_eq!(count(&shop.pay, "select count(*) from trade_pay").await, 1);
 }
 

@@ -7,10 +7,8 @@ mod common;
 use common::{callback_body, count, signed_callback};
 use pay_svc::App;
 use serde_json::json;
-use services::{
-    contracts::pay::{SIGNATURE_HEADER, callback_signature},
-    testkit::{TestApp, TestEnv, assert_error, assert_invalid_field, checks, json},
-};
+use shop_kit::contracts::pay::{SIGNATURE_HEADER, callback_signature};
+use shop_testkit::{TestApp, TestEnv, assert_error, assert_invalid_field, checks, json};
 
 #[tokio::test]
 async fn unknown_or_malformed_payment_ids_answer_404_payment_not_found() {
@@ -149,7 +147,7 @@ async fn signed_callbacks_for_unknown_payments_or_with_bad_fields_answer_404_or_
 #[tokio::test]
 async fn creating_a_payment_while_order_svc_is_unreachable_answers_503_unavailable() {
     let env = TestEnv::new().await;
-    let closed = services::testkit::closed_port_addr().await;
+    let closed = shop_testkit::closed_port_addr().await;
     let app = env
         .spawn_with::<App>(|s| s.order_svc_url = format!("http://{closed}"))
         .await;

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use services::testkit::{eventually, json};
+use shop_testkit::{eventually, json};
 use testshop::{SETTLE, Shop};
 
 /// The `paid` message's row in pay-svc's local message table: (attempts, last error).

@@ -1,7 +1,7 @@
 //! The user-svc application: state, router and background tasks on the shared runtime
 //! (the `order`/`cancel`, `pay`/`paid` and `pay`/`refund` consumers).
 
-use services::{
+use shop_kit::{
     consumer_log::{Subscription, spawn_consumer},
     contracts::{
         order::{CANCEL_TAG, ORDER_TOPIC},
@@ -19,7 +19,7 @@ use crate::{
 /// What handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub db: services::db::Database,
+    pub db: shop_kit::db::Database,
 }
 
 /// user-svc, bound and ready to run.
@@ -64,7 +64,7 @@ impl App {
 }
 
 impl ShopApp for App {
-    const SERVICE: services::settings::Service = SERVICE;
+    const SERVICE: shop_kit::settings::Service = SERVICE;
 
     async fn build(settings: Settings) -> anyhow::Result<Self> {
         App::build(settings).await

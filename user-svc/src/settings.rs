@@ -1,6 +1,6 @@
 //! user-svc reads the shared settings (API.md, "Settings"); nothing of its own yet.
 
-pub use services::settings::{Service, Settings};
+pub use shop_kit::settings::{Service, Settings};
 
 /// This service.
 pub const SERVICE: Service = Service::User;

@@ -4,7 +4,7 @@
 
 use mq::{Message, Producer};
 use serde_json::{Value, json};
-use services::testkit::{TestApp, TestEnv, eventually, json};
+use shop_testkit::{TestApp, TestEnv, eventually, json};
 use std::time::Duration;
 use user_svc::App;
 

@@ -2,7 +2,7 @@
 //! operational endpoints.
 
 use serde_json::json;
-use services::testkit::{TestEnv, assert_error, assert_invalid_field, checks, json};
+use shop_testkit::{TestEnv, assert_error, assert_invalid_field, checks, json};
 use user_svc::App;
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn health_names_the_database_within_two_seconds_when_its_port_is_closed() 
 #[tokio::test]
 async fn requests_answer_503_unavailable_while_the_database_is_down() {
     let env = TestEnv::new().await;
-    let url = services::testkit::closed_port_database_url().await;
+    let url = shop_testkit::closed_port_database_url().await;
     let app = env.start_with::<App>(move |s| s.database_url = url).await;
 
     let response = app

@@ -3,7 +3,7 @@
 //! refused.
 
 use mq::StoredMessage;
-use services::{cancelled_orders, consumer_log::Consume, contracts::order::OrderCancelled};
+use shop_kit::{cancelled_orders, consumer_log::Consume, contracts::order::OrderCancelled};
 use sqlx::MySqlConnection;
 
 use crate::store;

@@ -1,6 +1,6 @@
 //! A coupon about to be created.
 
-use services::{
+use shop_kit::{
     contracts::coupon::CreateCoupon, error::InvalidRequest, ids::Id, money::Money, validate,
 };
 

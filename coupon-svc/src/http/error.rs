@@ -4,7 +4,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use services::{
+use shop_kit::{
     clients::ClientError,
     error::{self, InvalidRequest, Unavailable},
 };

@@ -2,7 +2,7 @@
 //! order-svc), idempotent by order id, refused after the order's cancel.
 
 use axum::extract::{Path, State};
-use services::{
+use shop_kit::{
     cancelled_orders,
     contracts::coupon::{CouponView, UseCoupon},
     error::ErrorBody,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use services::{contracts::coupon::CouponView, ids::Id, money::Money};
+use shop_kit::{contracts::coupon::CouponView, ids::Id, money::Money};
 use sqlx::MySqlExecutor;
 
 #[derive(sqlx::FromRow)]

@@ -4,7 +4,7 @@
 //! `cancelled` null-compensation row so that the late reservation is refused.
 
 use mq::StoredMessage;
-use services::{
+use shop_kit::{
     cache::Cache, cancelled_orders, consumer_log::Consume, contracts::order::OrderCancelled,
     ids::Id,
 };

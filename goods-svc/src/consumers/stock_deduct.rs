@@ -3,7 +3,7 @@
 //! journal's `reserved` → `applied` is a conditional update).
 
 use mq::StoredMessage;
-use services::{consumer_log::Consume, contracts::goods::StockJournalCommitted};
+use shop_kit::{consumer_log::Consume, contracts::goods::StockJournalCommitted};
 use sqlx::MySqlConnection;
 
 use crate::store;

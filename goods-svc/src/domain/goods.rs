@@ -1,6 +1,6 @@
 //! Goods about to be created.
 
-use services::{contracts::goods::CreateGoods, error::InvalidRequest, money::Money, validate};
+use shop_kit::{contracts::goods::CreateGoods, error::InvalidRequest, money::Money, validate};
 
 /// Valid new goods: a name, a price of zero or more, a whole stock of zero or more.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use services::{
+use shop_kit::{
     contracts::goods::{CreateGoods, GoodsView, StockLogView},
     error::{ErrorBody, Unavailable},
     json::Json,

@@ -2,7 +2,7 @@
 //! order-svc), idempotent by order id, refused after the order's cancel.
 
 use axum::extract::State;
-use services::{
+use shop_kit::{
     contracts::goods::{Reservation, ReserveStock},
     error::{ErrorBody, InvalidRequest},
     json::Json,

@@ -14,7 +14,7 @@ pub mod reconciler;
 use std::time::Duration;
 
 use mq::Message;
-use services::{
+use shop_kit::{
     cache::Cache,
     contracts::goods::{
         DEDUCT_TAG, Reservation, ReserveStock, STOCK_TOPIC, StockJournalCommitted, StockLogStatus,
@@ -97,7 +97,7 @@ impl Stock {
             .with_tag(DEDUCT_TAG)
             .with_key(journal.journal_id.clone());
         if let Some(id) = current_request_id() {
-            message = message.with_property(services::consumer_log::REQUEST_ID_PROPERTY, id);
+            message = message.with_property(shop_kit::consumer_log::REQUEST_ID_PROPERTY, id);
         }
         let outcome = self
             .publisher

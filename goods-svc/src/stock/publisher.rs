@@ -13,7 +13,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use mq::{LocalOutcome, Message, StoredMessage, TransactionProducer, TxnState};
-use services::db::Database;
+use shop_kit::db::Database;
 use tokio::sync::OnceCell;
 
 use crate::store;

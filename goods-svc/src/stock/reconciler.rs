@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use services::{consumer_log::wait_ready, ids::Id};
+use shop_kit::{consumer_log::wait_ready, ids::Id};
 use sqlx::Acquire;
 use tokio_util::sync::CancellationToken;
 

@@ -1,7 +1,7 @@
 //! `trade_goods`.
 
 use rust_decimal::Decimal;
-use services::{ids::Id, money::Money};
+use shop_kit::{ids::Id, money::Money};
 use sqlx::MySqlExecutor;
 
 use crate::domain::NewGoods;

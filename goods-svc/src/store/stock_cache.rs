@@ -10,7 +10,7 @@
 use std::{sync::LazyLock, time::Duration};
 
 use redis::{AsyncCommands, Script};
-use services::{cache::Cache, ids::Id};
+use shop_kit::{cache::Cache, ids::Id};
 
 /// The key of `goods_id`'s available stock.
 pub fn stock_key(cache: &Cache, goods_id: Id) -> String {

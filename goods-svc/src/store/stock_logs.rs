@@ -1,7 +1,7 @@
 //! `trade_stock_log`: the stock journal (reservations per order and goods).
 
 use chrono::{DateTime, Utc};
-use services::{
+use shop_kit::{
     contracts::goods::{StockLogStatus, StockLogView},
     ids::Id,
 };

@@ -4,7 +4,7 @@
 //! cancel that some other producer (an operator's resend) sent.
 
 use mq::StoredMessage;
-use services::{
+use shop_kit::{
     consumer_log::Consume,
     contracts::order::{OrderCancelled, OrderStatus, PayStatus},
 };

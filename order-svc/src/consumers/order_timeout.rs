@@ -5,7 +5,7 @@
 //! left alone.
 
 use mq::StoredMessage;
-use services::{
+use shop_kit::{
     consumer_log::Consume,
     contracts::order::{CancelReason, OrderPayTimeout},
     outbox::Outbox,

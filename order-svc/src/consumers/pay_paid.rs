@@ -12,7 +12,7 @@
 //!   retries after the order's confirmation settles.
 
 use mq::StoredMessage;
-use services::{
+use shop_kit::{
     consumer_log::Consume,
     contracts::{
         order::{OrderStatus, PayStatus},

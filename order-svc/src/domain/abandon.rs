@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use services::{
+use shop_kit::{
     consumer_log::wait_ready, contracts::order::CancelReason, db::Database, outbox::Outbox,
 };
 use tokio_util::sync::CancellationToken;

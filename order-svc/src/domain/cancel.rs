@@ -5,7 +5,7 @@
 //! Who may cancel what is decided on the locked row, so a confirmation, the abandon
 //! sweep, the payment timeout and a payment racing each other decide once.
 
-use services::{
+use shop_kit::{
     contracts::order::{
         CANCEL_TAG, CancelReason, ORDER_TOPIC, OrderCancelled, OrderStatus, PayStatus,
     },
@@ -59,7 +59,7 @@ pub async fn cancel_in(
 /// [`cancel_in`] in its own transaction, sending the message after the commit;
 /// whether this call cancelled the order.
 pub async fn cancel(
-    db: &services::db::Database,
+    db: &shop_kit::db::Database,
     outbox: &Outbox,
     order_id: Id,
     reason: CancelReason,

@@ -3,7 +3,7 @@
 //! is recomputed here, and each failed check has its own code.
 
 use rust_decimal::Decimal;
-use services::{
+use shop_kit::{
     contracts::{coupon::CouponView, goods::GoodsView, order::ConfirmOrder, user::UserView},
     ids::Id,
     money::Money,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use services::{
+use shop_kit::{
     clients::{ClientError, CouponClient, GoodsClient, UserClient},
     contracts::{
         coupon::UseCoupon,

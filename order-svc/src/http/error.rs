@@ -5,7 +5,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use services::error::{self, ErrorBody, InvalidRequest, Unavailable};
+use shop_kit::error::{self, ErrorBody, InvalidRequest, Unavailable};
 
 use crate::domain::{checks::Refusal, confirm::ConfirmError};
 

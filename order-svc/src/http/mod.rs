@@ -26,7 +26,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// The service's own routes (the shared ones are added by `services::server`).
+/// The service's own routes (the shared ones are added by `shop_kit::server`).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/orders", post(orders::confirm_order))

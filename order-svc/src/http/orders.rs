@@ -4,7 +4,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
 };
-use services::{
+use shop_kit::{
     contracts::order::{ConfirmOrder, OrderView},
     error::ErrorBody,
     json::Json,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use services::{
+use shop_kit::{
     contracts::order::{CancelReason, OrderStatus, OrderView, PayStatus},
     ids::Id,
     money::Money,

@@ -3,7 +3,7 @@
 //! The log's unique (pay id, event) and the consumer log make it apply once.
 
 use mq::StoredMessage;
-use services::{consumer_log::Consume, contracts::pay::PaymentPaid};
+use shop_kit::{consumer_log::Consume, contracts::pay::PaymentPaid};
 use sqlx::MySqlConnection;
 
 use crate::store::pay_log::{self, PayEvent, PayLogEntry};

@@ -5,7 +5,7 @@
 //! platform, so the status change is the refund.)
 
 use mq::StoredMessage;
-use services::{consumer_log::Consume, contracts::pay::PaymentRefund};
+use shop_kit::{consumer_log::Consume, contracts::pay::PaymentRefund};
 use sqlx::MySqlConnection;
 
 use crate::store::{

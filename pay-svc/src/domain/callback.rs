@@ -1,7 +1,7 @@
 //! The payment platform's callback (DESIGN.md §2.3.2), after its signature was
 //! checked: in one local transaction the payment is marked paid and the `pay`/`paid`
 //! message is written to the local message table (`trade_mq_producer_temp`); the
-//! caller sends it after the commit ([`services::outbox::Outbox::send_soon`]) and the
+//! caller sends it after the commit ([`shop_kit::outbox::Outbox::send_soon`]) and the
 //! relay resends it if that send never happens (crash, broker down).
 //!
 //! Decisions are taken on the locked payment row, so replayed or concurrent callbacks
@@ -9,7 +9,7 @@
 //! again) payment to `paid`; `failed` moves only an `unpaid` one, writes a payment log
 //! row and publishes nothing; anything else is a replay and changes nothing.
 
-use services::{
+use shop_kit::{
     contracts::pay::{
         CallbackStatus, PAID_TAG, PAY_TOPIC, PayCallback, PaymentPaid, PaymentStatus,
     },

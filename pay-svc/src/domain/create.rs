@@ -3,7 +3,7 @@
 //! client's. One payment per order: a second create, or two racing, find the first;
 //! a payment still open is offered again only while its order can be paid.
 
-use services::{
+use shop_kit::{
     clients::{ClientError, OrderClient},
     contracts::{
         order::{OrderStatus, PayStatus},

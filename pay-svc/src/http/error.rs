@@ -4,7 +4,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use services::error::{self, InvalidRequest, Unavailable};
+use shop_kit::error::{self, InvalidRequest, Unavailable};
 
 use crate::domain::{callback::CallbackRefused, create::CreateRefused};
 

@@ -6,7 +6,7 @@ use axum::{
     extract::{Path, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
 };
-use services::{
+use shop_kit::{
     contracts::pay::{
         CallbackAnswer, CreatePayment, PayCallback, PaymentView, SIGNATURE_HEADER,
         signature_is_valid,

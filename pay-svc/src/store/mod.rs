@@ -1,6 +1,6 @@
 //! SQL of pay-svc, as small functions taking a connection or transaction:
 //! `trade_pay` ([`payments`]) and `trade_pay_log` ([`pay_log`]). The local message
-//! table and the consumer log are `services::outbox` and `services::consumer_log`.
+//! table and the consumer log are `shop_kit::outbox` and `shop_kit::consumer_log`.
 
 pub mod pay_log;
 pub mod payments;

@@ -1,7 +1,7 @@
 //! `trade_pay_log`: what happened to each payment, one row per payment and event
 //! (`uk_pay_log_event`), so writing an event twice is one row.
 
-use services::{ids::Id, money::Money};
+use shop_kit::{ids::Id, money::Money};
 use sqlx::MySqlConnection;
 
 /// An event of a payment's life.

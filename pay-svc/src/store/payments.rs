@@ -3,7 +3,7 @@
 //! once.
 
 use rust_decimal::Decimal;
-use services::{
+use shop_kit::{
     contracts::pay::{PaymentStatus, PaymentView},
     ids::Id,
     money::Money,

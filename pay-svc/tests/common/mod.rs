@@ -4,10 +4,8 @@
 #![allow(dead_code)] // each test file uses its own part
 
 use serde_json::{Value, json};
-use services::{
-    contracts::pay::{SIGNATURE_HEADER, callback_signature},
-    testkit::{TestApp, eventually, json},
-};
+use shop_kit::contracts::pay::{SIGNATURE_HEADER, callback_signature};
+use shop_testkit::{TestApp, eventually, json};
 use testshop::{SETTLE, Shop, order_body};
 
 /// A confirmed, unpaid order of a new user: price 120.50 × 2 = 241.00 (no shipping),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use services::{
+use shop_kit::{
     clients::{GoodsClient, OrderClient, UserClient},
     contracts::{goods::CreateGoods, user::CreateUser},
     ids::Id,

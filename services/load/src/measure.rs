@@ -9,7 +9,7 @@ use std::{
 
 use futures::future::join_all;
 use rand::Rng;
-use services::{clients::ClientError, contracts::order::ConfirmOrder, ids::Id, money::Money};
+use shop_kit::{clients::ClientError, contracts::order::ConfirmOrder, ids::Id, money::Money};
 
 use crate::{Fixture, PRICE};
 

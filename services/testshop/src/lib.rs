@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use services::{
-    settings::Settings,
-    testkit::{TestApp, TestEnv, eventually, json},
-};
+use shop_kit::settings::Settings;
+use shop_testkit::{TestApp, TestEnv, eventually, json};
 
 /// How long compensation may take in tests ("within a few seconds").
 pub const SETTLE: Duration = Duration::from_secs(15);
@@ -216,7 +214,7 @@ impl Shop {
     /// The platform's callback reporting `status` (`paid`, `failed`) for `pay_id`,
     /// signed with pay-svc's secret.
     pub async fn pay_callback(&self, pay_id: &str, status: &str) -> reqwest::Response {
-        use services::contracts::pay::{SIGNATURE_HEADER, callback_signature};
+        use shop_kit::contracts::pay::{SIGNATURE_HEADER, callback_signature};
         let body = json!({"pay_id": pay_id, "status": status, "trade_no": format!("T-{pay_id}")})
             .to_string();
         let signature =

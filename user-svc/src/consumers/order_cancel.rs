@@ -3,7 +3,7 @@
 //! arriving later is refused.
 
 use mq::StoredMessage;
-use services::{
+use shop_kit::{
     cancelled_orders, consumer_log::Consume, consumer_log::REQUEST_ID_PROPERTY,
     contracts::order::OrderCancelled,
 };

@@ -9,7 +9,7 @@
 //! its points.
 
 use mq::StoredMessage;
-use services::{
+use shop_kit::{
     consumer_log::Consume,
     contracts::pay::{PaymentPaid, points_for},
 };

@@ -3,7 +3,7 @@
 //! (or, when this comes first, it will never earn them). See [`super::pay_paid`].
 
 use mq::StoredMessage;
-use services::{
+use shop_kit::{
     consumer_log::Consume,
     contracts::pay::{PaymentRefund, points_for},
 };

@@ -1,6 +1,6 @@
 //! A user about to be created.
 
-use services::{contracts::user::CreateUser, error::InvalidRequest, money::Money, validate};
+use shop_kit::{contracts::user::CreateUser, error::InvalidRequest, money::Money, validate};
 
 /// A valid new user: a name and a balance of zero or more.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //! (called by order-svc), idempotent by order id, refused after the order's cancel.
 
 use axum::extract::{Path, State};
-use services::{
+use shop_kit::{
     cancelled_orders,
     contracts::user::{DeductBalance, UserView},
     error::ErrorBody,

@@ -2,7 +2,7 @@
 //! earned, one row per payment, so that earning and taking back apply once each and
 //! in either order (see the migration `0002_points_log.sql`).
 
-use services::ids::Id;
+use shop_kit::ids::Id;
 use sqlx::MySqlConnection;
 
 /// The payment whose points move.

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use services::{
+use shop_kit::{
     contracts::user::{MoneyLogType, MoneyLogView, UserView},
     ids::Id,
     money::Money,

@@ -1,0 +1,395 @@
+//! The invariants, one query (or two) each. Tables of different services are read
+//! side by side with schema-qualified names: the services share one MariaDB server
+//! in development and in docker compose, and the audit is an operator's tool.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use shop_kit::settings::Service;
+use sqlx::{AssertSqlSafe, FromRow, MySqlPool, mysql::MySqlRow};
+
+use super::AuditReport;
+use crate::target::Target;
+
+/// Offenders listed in a failed invariant's detail.
+const SHOWN: usize = 5;
+
+pub struct Auditor<'a> {
+    pub target: &'a Target,
+    pub pool: &'a MySqlPool,
+}
+
+fn list<T: std::fmt::Display>(items: &[T]) -> String {
+    let shown: Vec<String> = items.iter().take(SHOWN).map(ToString::to_string).collect();
+    let more = items.len().saturating_sub(SHOWN);
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("{}{tail}", shown.join("; "))
+}
+
+impl Auditor<'_> {
+    /// `template` with `{order}`, `{goods}`, `{coupon}`, `{user}`, `{pay}` replaced
+    /// by the system's schema names.
+    fn sql(&self, template: &str) -> String {
+        Service::ALL.iter().fold(template.to_string(), |sql, s| {
+            sql.replace(
+                &format!("{{{}}}", s.name()),
+                &format!("`{}`", self.target.schema(*s)),
+            )
+        })
+    }
+
+    async fn rows<T>(&self, template: &str) -> anyhow::Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, MySqlRow> + Send + Unpin,
+    {
+        let sql = self.sql(template);
+        Ok(sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_all(self.pool)
+            .await?)
+    }
+
+    async fn count(&self, template: &str) -> anyhow::Result<i64> {
+        let sql = self.sql(template);
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_one(self.pool)
+            .await?)
+    }
+
+    pub async fn run(&self, report: &mut AuditReport) {
+        let abandon = self.target.timings.abandon_deadline();
+        let overdue = format!("orders: none unconfirmed past the abandon deadline ({abandon:?})");
+        let checks: [(&str, _); 11] = [
+            (
+                "stock: initial = MySQL stock + applied journals",
+                self.stock().await,
+            ),
+            (
+                "stock: Redis available = MySQL stock − reserved journals",
+                self.redis_stock().await,
+            ),
+            (
+                "balance: initial − paid + refunded = balance (money logs)",
+                self.balances().await,
+            ),
+            (
+                "points: each user's points = points of earned payments",
+                self.points().await,
+            ),
+            (
+                "coupons: each used by at most one live order, the one holding it",
+                self.coupons().await,
+            ),
+            (
+                "orders: none both cancelled and paid",
+                self.cancelled_and_paid().await,
+            ),
+            (overdue.as_str(), self.unconfirmed(abandon).await),
+            (
+                "orders agree with stock journals and money logs",
+                self.order_parts().await,
+            ),
+            ("payments agree with their orders", self.payments().await),
+            (
+                "outboxes drained (order-svc, pay-svc)",
+                self.outboxes().await,
+            ),
+            (
+                "no consumer log stuck in processing",
+                self.consumer_logs().await,
+            ),
+        ];
+        for (name, outcome) in checks {
+            match outcome {
+                Ok((passed, detail)) => report.push(name, passed, detail),
+                Err(e) => report.push(name, false, format!("could not check: {e:#}")),
+            }
+        }
+    }
+
+    async fn goods_rows(&self) -> anyhow::Result<Vec<(u64, i64, i64, i64, i64)>> {
+        self.rows(
+            r"select g.goods_id, cast(g.initial_number as signed), cast(g.goods_number as signed),
+                     cast(coalesce(sum(case when l.status = 'applied' then l.quantity end), 0) as signed),
+                     cast(coalesce(sum(case when l.status = 'reserved' then l.quantity end), 0) as signed)
+              from {goods}.trade_goods g
+              left join {goods}.trade_stock_log l on l.goods_id = g.goods_id
+              group by g.goods_id order by g.goods_id",
+        )
+        .await
+    }
+
+    async fn stock(&self) -> anyhow::Result<(bool, String)> {
+        let goods = self.goods_rows().await?;
+        let bad: Vec<String> = goods
+            .iter()
+            .filter(|(_, initial, stock, applied, _)| initial != &(stock + applied))
+            .map(|(id, initial, stock, applied, _)| {
+                format!("goods {id}: initial {initial} ≠ stock {stock} + applied {applied}")
+            })
+            .collect();
+        Ok(verdict(bad, format!("{} goods items", goods.len())))
+    }
+
+    async fn redis_stock(&self) -> anyhow::Result<(bool, String)> {
+        let goods = self.goods_rows().await?;
+        let prefix = self.target.goods_redis_prefix();
+        let client = redis::Client::open(self.target.config.redis_url.as_str())?;
+        let connect = client.get_multiplexed_async_connection();
+        let mut conn = tokio::time::timeout(Duration::from_secs(3), connect)
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis did not answer"))??;
+        let (mut bad, mut cached) = (Vec::new(), 0);
+        for chunk in goods.chunks(500) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .map(|g| format!("{prefix}stock:{}", g.0))
+                .collect();
+            let values: Vec<Option<i64>> =
+                redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
+            for ((id, _, stock, _, reserved), value) in chunk.iter().zip(values) {
+                // A missing key is not drift: goods-svc rebuilds it from MySQL on use.
+                let Some(available) = value else { continue };
+                cached += 1;
+                if available != stock - reserved || available < 0 {
+                    bad.push(format!(
+                        "goods {id}: Redis {available} ≠ stock {stock} − reserved {reserved}"
+                    ));
+                }
+            }
+        }
+        Ok(verdict(
+            bad,
+            format!("{cached} of {} goods items cached", goods.len()),
+        ))
+    }
+
+    async fn balances(&self) -> anyhow::Result<(bool, String)> {
+        let users: Vec<(u64, Decimal, Decimal, Decimal, Decimal)> = self
+            .rows(
+                r"select u.user_id, u.initial_balance, u.user_money,
+                         coalesce((select sum(l.use_money) from {user}.trade_user_money_log l
+                                    where l.user_id = u.user_id and l.money_log_type = 'paid'), 0),
+                         coalesce((select sum(l.use_money) from {user}.trade_user_money_log l
+                                    where l.user_id = u.user_id and l.money_log_type = 'refund'), 0)
+                  from {user}.trade_user u order by u.user_id",
+            )
+            .await?;
+        let bad: Vec<String> = users
+            .iter()
+            .filter(|(_, initial, balance, paid, refunded)| initial - paid + refunded != *balance)
+            .map(|(id, initial, balance, paid, refunded)| {
+                format!("user {id}: {initial} − {paid} + {refunded} ≠ {balance}")
+            })
+            .collect();
+        Ok(verdict(bad, format!("{} users", users.len())))
+    }
+
+    async fn points(&self) -> anyhow::Result<(bool, String)> {
+        let bad: Vec<(u64, i64, i64)> = self
+            .rows(
+                r"select u.user_id, cast(u.user_score as signed) as score,
+                         cast(coalesce(sum(case when p.status = 'earned' then p.points end), 0) as signed) as earned
+                  from {user}.trade_user u
+                  left join {user}.trade_user_points_log p on p.user_id = u.user_id
+                  group by u.user_id, u.user_score having score <> earned",
+            )
+            .await?;
+        let bad: Vec<String> = bad
+            .iter()
+            .map(|(id, score, earned)| format!("user {id}: points {score} ≠ earned {earned}"))
+            .collect();
+        Ok(verdict(bad, "every user".into()))
+    }
+
+    async fn coupons(&self) -> anyhow::Result<(bool, String)> {
+        let shared: Vec<(u64, i64)> = self
+            .rows(
+                r"select coupon_id, count(*) from {order}.trade_order
+                  where coupon_id is not null and status <> 'cancelled'
+                  group by coupon_id having count(*) > 1",
+            )
+            .await?;
+        let held_by_dead: Vec<(u64, Option<u64>)> = self
+            .rows(
+                r"select c.coupon_id, c.order_id from {coupon}.trade_coupon c
+                  left join {order}.trade_order o on o.order_id = c.order_id
+                  where c.is_used = 1 and (o.order_id is null or o.status = 'cancelled')",
+            )
+            .await?;
+        let not_held: Vec<(u64, u64)> = self
+            .rows(
+                r"select o.order_id, o.coupon_id from {order}.trade_order o
+                  left join {coupon}.trade_coupon c on c.coupon_id = o.coupon_id
+                  where o.coupon_id is not null and o.status = 'confirmed'
+                    and (c.is_used is null or c.is_used = 0 or c.order_id is null or c.order_id <> o.order_id)",
+            )
+            .await?;
+        let mut bad: Vec<String> = shared
+            .iter()
+            .map(|(c, n)| format!("coupon {c} on {n} live orders"))
+            .collect();
+        bad.extend(held_by_dead.iter().map(|(c, o)| {
+            format!(
+                "coupon {c} used by order {} which is cancelled or unknown",
+                o.unwrap_or(0)
+            )
+        }));
+        bad.extend(
+            not_held
+                .iter()
+                .map(|(o, c)| format!("confirmed order {o} does not hold its coupon {c}")),
+        );
+        let used = self
+            .count(r"select count(*) from {coupon}.trade_coupon where is_used = 1")
+            .await?;
+        Ok(verdict(bad, format!("{used} coupons in use")))
+    }
+
+    async fn cancelled_and_paid(&self) -> anyhow::Result<(bool, String)> {
+        let ids: Vec<(u64,)> = self
+            .rows(r"select order_id from {order}.trade_order where status = 'cancelled' and pay_status = 'paid'")
+            .await?;
+        let cancelled = self
+            .count(r"select count(*) from {order}.trade_order where status = 'cancelled'")
+            .await?;
+        let bad: Vec<String> = ids.iter().map(|(id,)| format!("order {id}")).collect();
+        Ok(verdict(bad, format!("{cancelled} cancelled orders")))
+    }
+
+    async fn unconfirmed(&self, deadline: Duration) -> anyhow::Result<(bool, String)> {
+        let sql = format!(
+            r"select order_id from {{order}}.trade_order
+              where status = 'unconfirmed' and timestampdiff(microsecond, created_at, now(3)) > {}",
+            deadline.as_micros()
+        );
+        let ids: Vec<(u64,)> = self.rows(&sql).await?;
+        let pending = self
+            .count(r"select count(*) from {order}.trade_order where status = 'unconfirmed'")
+            .await?;
+        let bad: Vec<String> = ids.iter().map(|(id,)| format!("order {id}")).collect();
+        Ok(verdict(bad, format!("{pending} unconfirmed, none overdue")))
+    }
+
+    async fn order_parts(&self) -> anyhow::Result<(bool, String)> {
+        let journals: Vec<(u64, String, Option<String>)> = self
+            .rows(
+                r"select o.order_id, cast(o.status as char), cast(l.status as char)
+                  from {order}.trade_order o
+                  left join {goods}.trade_stock_log l on l.order_id = o.order_id and l.goods_id = o.goods_id
+                  where (o.status = 'confirmed' and (l.status is null or l.status = 'cancelled'))
+                     or (o.status = 'cancelled' and l.status in ('reserved', 'applied'))
+                     or (l.quantity is not null and l.quantity <> o.quantity)",
+            )
+            .await?;
+        let money: Vec<(u64, String)> = self
+            .rows(
+                r"select o.order_id, cast(o.status as char) from {order}.trade_order o
+                  left join {user}.trade_user_money_log p on p.order_id = o.order_id and p.money_log_type = 'paid'
+                  left join {user}.trade_user_money_log r on r.order_id = o.order_id and r.money_log_type = 'refund'
+                  where (o.status = 'confirmed' and o.money_paid > 0 and (p.order_id is null or r.order_id is not null))
+                     or (o.status = 'cancelled' and p.order_id is not null and r.order_id is null)
+                     or (p.order_id is not null and p.use_money <> o.money_paid)",
+            )
+            .await?;
+        let mut bad: Vec<String> = journals
+            .iter()
+            .map(|(o, s, j)| {
+                format!(
+                    "{s} order {o} has journal {}",
+                    j.as_deref().unwrap_or("none")
+                )
+            })
+            .collect();
+        bad.extend(
+            money
+                .iter()
+                .map(|(o, s)| format!("{s} order {o}: money log disagrees")),
+        );
+        let orders = self
+            .count(r"select count(*) from {order}.trade_order")
+            .await?;
+        Ok(verdict(bad, format!("{orders} orders")))
+    }
+
+    async fn payments(&self) -> anyhow::Result<(bool, String)> {
+        let mismatched: Vec<(u64, String, String)> = self
+            .rows(
+                r"select p.pay_id, cast(p.status as char), cast(o.pay_status as char)
+                  from {pay}.trade_pay p join {order}.trade_order o on o.order_id = p.order_id
+                  where (p.status = 'paid' and o.pay_status <> 'paid')
+                     or (p.status = 'refunded' and o.pay_status <> 'refunded')
+                     or (o.pay_status = 'refunded' and p.status <> 'refunded')",
+            )
+            .await?;
+        let unpaid: Vec<(u64,)> = self
+            .rows(
+                r"select o.order_id from {order}.trade_order o
+                  where o.pay_status = 'paid' and o.pay_amount > 0 and not exists
+                    (select 1 from {pay}.trade_pay p where p.order_id = o.order_id and p.status = 'paid')",
+            )
+            .await?;
+        let mut bad: Vec<String> = mismatched
+            .iter()
+            .map(|(p, ps, os)| format!("payment {p} {ps}, its order {os}"))
+            .collect();
+        bad.extend(
+            unpaid
+                .iter()
+                .map(|(o,)| format!("order {o} paid without a paid payment")),
+        );
+        let paid = self
+            .count(r"select count(*) from {pay}.trade_pay where status = 'paid'")
+            .await?;
+        Ok(verdict(bad, format!("{paid} paid payments")))
+    }
+
+    async fn outboxes(&self) -> anyhow::Result<(bool, String)> {
+        let mut bad = Vec::new();
+        for service in [Service::Order, Service::Pay] {
+            let sql = format!(
+                "select count(*) from {{{}}}.trade_mq_producer_temp where status = 'pending'",
+                service.name()
+            );
+            let pending = self.count(&sql).await?;
+            if pending > 0 {
+                bad.push(format!("{}: {pending} pending", service.binary()));
+            }
+        }
+        Ok(verdict(bad, "no pending rows".into()))
+    }
+
+    async fn consumer_logs(&self) -> anyhow::Result<(bool, String)> {
+        let (mut bad, mut failed, mut handled) = (Vec::new(), 0, 0);
+        for service in Service::ALL {
+            let sql = format!(
+                "select cast(status as char), count(*) from {{{}}}.trade_mq_consumer_log group by status",
+                service.name()
+            );
+            for (status, n) in self.rows::<(String, i64)>(&sql).await? {
+                handled += n;
+                match status.as_str() {
+                    "processing" => bad.push(format!("{}: {n} processing", service.binary())),
+                    "failed" => failed += n,
+                    _ => {}
+                }
+            }
+        }
+        Ok(verdict(
+            bad,
+            format!("{handled} messages handled, {failed} failed"),
+        ))
+    }
+}
+
+/// Passed when `bad` is empty; the detail is `ok` or the first offenders.
+fn verdict(bad: Vec<String>, ok: String) -> (bool, String) {
+    if bad.is_empty() {
+        (true, ok)
+    } else {
+        (false, list(&bad))
+    }
+}

@@ -1,0 +1,104 @@
+//! `shop up`: start the system, seed the demo data, print the walkthrough, and stop
+//! everything on ctrl-c or SIGTERM (or when a child exits on its own).
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use shop::launcher::{System, SystemConfig};
+use shop::{Target, Timings, seed};
+use shop_kit::settings::{Service, parse_duration};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::SystemArgs;
+
+#[derive(Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    system: SystemArgs,
+    /// How long each process may take to become healthy.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    ready_timeout: Duration,
+    /// Do not create the demo user, goods item and coupon.
+    #[arg(long)]
+    no_seed: bool,
+}
+
+pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
+    let mut config = args.system.config()?;
+    config.ready_timeout = args.ready_timeout;
+    println!(
+        "Starting Shop (logs in {}/logs) …",
+        config.data_dir.display()
+    );
+    let mut system = match System::start(config).await {
+        Ok(system) => system,
+        Err(e) => bail!("{e}"),
+    };
+    print_welcome(
+        &system.config,
+        system.broker_addr().is_some(),
+        !args.no_seed,
+    );
+    if !args.no_seed {
+        let target = Target {
+            config: system.config.clone(),
+            timings: Timings::defaults(),
+            callback_secret: args.system.secret.clone(),
+        };
+        match seed::seed(&target).await {
+            Ok(demo) => println!("\n{}", seed::walkthrough(&target, &demo)),
+            Err(e) => println!("\n(demo data not seeded: {e:#})"),
+        }
+    }
+    println!("Press ctrl-c to stop.");
+
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut watch = tokio::time::interval(Duration::from_millis(500));
+    let reason = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break None,
+            _ = terminate.recv() => break None,
+            _ = watch.tick() => {
+                if let Some((name, status)) = system.exited() {
+                    break Some(format!("{name} exited on its own ({status})"));
+                }
+            }
+        }
+    };
+    println!("\nStopping …");
+    system.stop().await;
+    match reason {
+        None => {
+            println!("Stopped.");
+            Ok(true)
+        }
+        Some(reason) => bail!("{reason}; everything else was stopped"),
+    }
+}
+
+/// The URLs; without the demo data (whose walkthrough follows), a first curl to try.
+fn print_welcome(config: &SystemConfig, broker: bool, seeding: bool) {
+    println!("\nShop is up.");
+    if broker {
+        println!(
+            "  {:<11} {}  (admin and dashboard: {})",
+            "mq-broker",
+            config.mq_addr(),
+            config.mq_admin_url()
+        );
+    }
+    for service in Service::ALL {
+        println!("  {:<11} {}", service.binary(), config.service_url(service));
+    }
+    if seeding {
+        return;
+    }
+    let user = config.service_url(Service::User);
+    let goods = config.service_url(Service::Goods);
+    println!(
+        "\nTry:\n  \
+         curl -s -X POST {user}/users -H 'content-type: application/json' -d '{{\"name\":\"alice\",\"balance\":\"10000.00\"}}'\n  \
+         curl -s -X POST {goods}/goods -H 'content-type: application/json' -d '{{\"name\":\"phone\",\"price\":\"5000.00\",\"stock\":100}}'"
+    );
+}

@@ -1,0 +1,279 @@
+//! The launcher: starts the broker and the five services as child processes, waits
+//! until each is healthy, and stops them all cleanly.
+//!
+//! `shop up` uses it with the default ports; the whole-system scenario tests use it
+//! with free ports, fresh schemas and short timeouts.
+
+mod control;
+mod preflight;
+mod process;
+
+pub use preflight::{check_mysql, check_redis};
+pub use process::ChildProcess;
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use shop_kit::settings::Service;
+
+/// What went wrong while starting or stopping the system.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("{0}")]
+    Preflight(String),
+    #[error("binary {name} not found in {dir}: build the workspace first (cargo build --release)")]
+    MissingBinary { name: String, dir: PathBuf },
+    #[error("could not start {name}: {source}")]
+    Spawn {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("{name} exited before it was ready ({status}); last lines of {log}:\n{tail}")]
+    ExitedEarly {
+        name: String,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("{name} was not healthy after {waited:?} ({last}); see {log}")]
+    NotReady {
+        name: String,
+        waited: Duration,
+        last: String,
+        log: PathBuf,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, LaunchError>;
+
+/// Where and how to start the system.
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    /// Folder holding the binaries (`mq-broker`, `order-svc`, …).
+    pub bin_dir: PathBuf,
+    /// MariaDB server URL without a schema; each service gets `<url>/shop_<service><suffix>`.
+    pub mysql_url: String,
+    pub redis_url: String,
+    /// Host the services and the broker listen on and are called at.
+    pub host: String,
+    pub mq_port: u16,
+    pub mq_admin_port: u16,
+    /// Port of each service, in the order of [`Service::ALL`].
+    pub service_ports: [u16; 5],
+    /// Appended to every schema name (tests use it to isolate runs).
+    pub schema_suffix: String,
+    /// Broker data directory and the children's log files live under it.
+    pub data_dir: PathBuf,
+    /// More environment for every child (short timeouts, `SHOP_FAULTS`, …).
+    pub extra_env: Vec<(String, String)>,
+    /// How long to wait for each process to become healthy.
+    pub ready_timeout: Duration,
+}
+
+impl SystemConfig {
+    /// The defaults of API.md: fixed ports on localhost, binaries beside this executable.
+    pub fn local_defaults() -> Self {
+        let bin_dir = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        SystemConfig {
+            bin_dir,
+            mysql_url: "mysql://root@127.0.0.1:3306".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            host: "127.0.0.1".into(),
+            mq_port: 9876,
+            mq_admin_port: 9877,
+            service_ports: Service::ALL.map(Service::default_port),
+            schema_suffix: String::new(),
+            data_dir: PathBuf::from("data"),
+            extra_env: Vec::new(),
+            ready_timeout: Duration::from_secs(60),
+        }
+    }
+
+    pub fn port(&self, service: Service) -> u16 {
+        let index = Service::ALL.iter().position(|s| *s == service);
+        self.service_ports[index.expect("Service::ALL holds every service")]
+    }
+
+    pub fn service_url(&self, service: Service) -> String {
+        format!("http://{}:{}", self.host, self.port(service))
+    }
+
+    pub fn mq_addr(&self) -> String {
+        format!("{}:{}", self.host, self.mq_port)
+    }
+
+    pub fn mq_admin_url(&self) -> String {
+        format!("http://{}:{}", self.host, self.mq_admin_port)
+    }
+
+    pub fn database_url(&self, service: Service) -> String {
+        let base = self.mysql_url.trim_end_matches('/');
+        format!("{base}/shop_{}{}", service.name(), self.schema_suffix)
+    }
+
+    /// The environment a service child gets: every variable of API.md, explicitly.
+    fn service_env(&self, service: Service) -> Vec<(String, String)> {
+        let mut env = vec![
+            (
+                "LISTEN_ADDR".to_string(),
+                format!("{}:{}", self.host, self.port(service)),
+            ),
+            ("DATABASE_URL".into(), self.database_url(service)),
+            ("REDIS_URL".into(), self.redis_url.clone()),
+            ("MQ_ADDR".into(), self.mq_addr()),
+        ];
+        env.extend(
+            Service::ALL
+                .iter()
+                .map(|s| (s.url_var().to_string(), self.service_url(*s))),
+        );
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    fn broker_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            (
+                "MQ_LISTEN".to_string(),
+                format!("{}:{}", self.host, self.mq_port),
+            ),
+            (
+                "MQ_ADMIN_LISTEN".into(),
+                format!("{}:{}", self.host, self.mq_admin_port),
+            ),
+            (
+                "MQ_DATA_DIR".into(),
+                self.data_dir.join("mq").display().to_string(),
+            ),
+        ];
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.data_dir.join("logs").join(format!("{name}.log"))
+    }
+}
+
+/// The broker and the five services, running as child processes.
+pub struct System {
+    pub config: SystemConfig,
+    /// Started first, stopped last.
+    broker: Option<ChildProcess>,
+    services: Vec<(Service, ChildProcess)>,
+}
+
+pub const BROKER_BINARY: &str = "mq-broker";
+
+impl System {
+    /// Checks MariaDB and Redis, then starts the broker (when its binary exists) and the
+    /// five services, and waits until each is healthy.
+    pub async fn start(config: SystemConfig) -> Result<System> {
+        check_mysql(&config.mysql_url).await?;
+        check_redis(&config.redis_url).await?;
+        for service in Service::ALL {
+            let path = config.bin_dir.join(service.binary());
+            if !path.is_file() {
+                return Err(LaunchError::MissingBinary {
+                    name: service.binary().into(),
+                    dir: config.bin_dir.clone(),
+                });
+            }
+        }
+        let mut system = System {
+            config,
+            broker: None,
+            services: Vec::new(),
+        };
+        // On any failure the children started so far are stopped before returning.
+        match system.start_children().await {
+            Ok(()) => Ok(system),
+            Err(e) => {
+                system.stop().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_children(&mut self) -> Result<()> {
+        let config = self.config.clone();
+        let broker_path = config.bin_dir.join(BROKER_BINARY);
+        if broker_path.is_file() {
+            self.broker = Some(Self::spawn_broker(&config)?);
+            let broker = self.broker.as_mut().expect("just set");
+            let admin = format!("{}/topics", config.mq_admin_url());
+            broker.wait_http_ok(&admin, config.ready_timeout).await?;
+        } else {
+            tracing::warn!(
+                "{BROKER_BINARY} not found in {}: services will report the broker down",
+                config.bin_dir.display()
+            );
+        }
+        for service in Service::ALL {
+            let child = Self::spawn_service(&config, service)?;
+            self.services.push((service, child));
+        }
+        for (service, child) in &mut self.services {
+            let health = format!("{}/health", config.service_url(*service));
+            child.wait_http_ok(&health, config.ready_timeout).await?;
+        }
+        Ok(())
+    }
+
+    fn spawn_broker(config: &SystemConfig) -> Result<ChildProcess> {
+        ChildProcess::spawn(
+            BROKER_BINARY,
+            &config.bin_dir.join(BROKER_BINARY),
+            &config.broker_env(),
+            &config.log_path(BROKER_BINARY),
+        )
+    }
+
+    fn spawn_service(config: &SystemConfig, service: Service) -> Result<ChildProcess> {
+        ChildProcess::spawn(
+            service.binary(),
+            &config.bin_dir.join(service.binary()),
+            &config.service_env(service),
+            &config.log_path(service.binary()),
+        )
+    }
+
+    /// The broker's address for clients, when the broker runs.
+    pub fn broker_addr(&self) -> Option<SocketAddr> {
+        self.broker.as_ref()?;
+        self.config.mq_addr().parse().ok()
+    }
+
+    /// The first child that has exited on its own, with its exit status.
+    pub fn exited(&mut self) -> Option<(String, String)> {
+        let broker = self.broker.iter_mut();
+        let services = self.services.iter_mut().map(|(_, c)| c);
+        broker
+            .chain(services)
+            .find_map(|c| c.try_exit_status().map(|s| (c.name().to_string(), s)))
+    }
+
+    /// Stops the services (SIGTERM, then SIGKILL after a grace period), then the broker.
+    pub async fn stop(&mut self) {
+        let services: Vec<_> = self.services.drain(..).map(|(_, c)| c).collect();
+        futures_stop_all(services).await;
+        if let Some(broker) = self.broker.take() {
+            broker.stop(Duration::from_secs(10)).await;
+        }
+    }
+}
+
+async fn futures_stop_all(children: Vec<ChildProcess>) {
+    let stops = children
+        .into_iter()
+        .map(|c| tokio::spawn(c.stop(Duration::from_secs(10))));
+    for stop in stops {
+        let _ = stop.await;
+    }
+}

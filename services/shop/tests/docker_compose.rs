@@ -1,0 +1,350 @@
+//! No Docker engine runs where the tests run, so docker-compose.yml and the Dockerfile
+//! are checked by reading them: every service's command, ports, health check and
+//! environment must agree with what its binary reads (`shop_kit::settings`) and with
+//! API.md, and the image must carry every binary of the workspace.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use serde_yaml_ng::Value;
+use shop_kit::settings::{Service, Settings};
+
+fn repo_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn compose() -> Value {
+    let mut doc: Value = serde_yaml_ng::from_str(&repo_file("docker-compose.yml")).unwrap();
+    doc.apply_merge().unwrap();
+    doc
+}
+
+fn service<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["services"]
+        .get(name)
+        .unwrap_or_else(|| panic!("docker-compose.yml has no service {name}"))
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|seq| {
+            seq.iter()
+                .map(|v| v.as_str().expect("a string").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn environment(svc: &Value) -> BTreeMap<String, String> {
+    let map = svc["environment"]
+        .as_mapping()
+        .expect("environment is a mapping");
+    map.iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => panic!("unexpected value {other:?} for {k:?}"),
+            };
+            (k.as_str().unwrap().to_string(), value)
+        })
+        .collect()
+}
+
+/// `${VAR:-default}` as compose expands it when VAR is unset.
+fn expand_default(value: &str) -> String {
+    match value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+        Some(inner) => inner.split_once(":-").map(|(_, d)| d).unwrap_or("").into(),
+        None => value.to_string(),
+    }
+}
+
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{addr} has no port"))
+}
+
+fn assert_healthy_dependencies(name: &str, svc: &Value, on: &[&str]) {
+    for dependency in on {
+        let condition = &svc["depends_on"][*dependency]["condition"];
+        assert_eq!(
+            condition.as_str(),
+            Some("service_healthy"),
+            "{name} must depend on {dependency} being healthy"
+        );
+    }
+}
+
+#[test]
+fn every_service_runs_its_binary_on_its_port_with_the_settings_it_reads() {
+    let doc = compose();
+    let broker_listen = environment(service(&doc, "mq-broker"))["MQ_LISTEN"].clone();
+    for s in Service::ALL {
+        let name = s.binary();
+        let svc = service(&doc, name);
+        assert_eq!(strings(&svc["command"]), vec![name.to_string()], "{name}");
+        assert!(
+            svc["build"].as_str() == Some(".") && svc["image"].as_str().is_some(),
+            "{name} builds the repository's image"
+        );
+        let port = s.default_port();
+        assert!(
+            strings(&svc["ports"]).contains(&format!("{port}:{port}")),
+            "{name} publishes {port}"
+        );
+
+        let env = environment(svc);
+        let mut expected: Vec<&str> = s.env_vars();
+        expected.push("RUST_LOG");
+        expected.sort();
+        let mut set: Vec<&str> = env.keys().map(String::as_str).collect();
+        set.sort();
+        assert_eq!(set, expected, "{name} sets exactly the variables it reads");
+
+        // The binary's own parser accepts the file's values.
+        let settings = Settings::from_lookup(s, |var| env.get(var).map(|v| expand_default(v)))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(settings.listen_addr.port(), port, "{name} LISTEN_ADDR");
+        assert_eq!(
+            settings.database_url,
+            format!("mysql://root@mariadb:3306/shop_{}", s.name()),
+            "{name} DATABASE_URL names its own schema on the mariadb service"
+        );
+        assert_eq!(settings.redis_url, "redis://redis:6379", "{name}");
+        assert_eq!(
+            settings.mq_addr,
+            format!("mq-broker:{}", port_of(&broker_listen)),
+            "{name} MQ_ADDR"
+        );
+        for other in Service::ALL {
+            assert_eq!(
+                env[other.url_var()],
+                format!("http://{}:{}", other.binary(), other.default_port()),
+                "{name} {}",
+                other.url_var()
+            );
+        }
+
+        let health = strings(&svc["healthcheck"]["test"]).join(" ");
+        assert!(
+            health.contains(&format!("http://127.0.0.1:{port}/health")),
+            "{name} health check calls its /health: {health}"
+        );
+        assert_healthy_dependencies(name, svc, &["mariadb", "redis", "mq-broker"]);
+    }
+}
+
+#[test]
+fn order_and_pay_settings_keep_the_defaults_of_api_md() {
+    let doc = compose();
+    let order = environment(service(&doc, "order-svc"));
+    let lookup = |var: &str| order.get(var).cloned();
+    let settings = Settings::from_lookup(Service::Order, lookup).unwrap();
+    let defaults = Settings::from_lookup(Service::Order, |_| None).unwrap();
+    assert_eq!(settings.order_pay_timeout, defaults.order_pay_timeout);
+    assert_eq!(settings.order_abandon_after, defaults.order_abandon_after);
+    assert!(!settings.faults_enabled, "faults are off in compose");
+
+    let pay = environment(service(&doc, "pay-svc"));
+    assert!(
+        pay["PAY_CALLBACK_SECRET"].starts_with("${PAY_CALLBACK_SECRET"),
+        "the callback secret comes from the user's environment"
+    );
+}
+
+/// Every `MQ_*` variable the broker reads, from its settings code (mq/src/config.rs).
+fn broker_variables() -> Vec<String> {
+    let code = repo_file("mq/src/config.rs");
+    let mut vars: Vec<String> = code
+        .split("var(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| name.starts_with("MQ_"))
+        .map(String::from)
+        .collect();
+    vars.sort();
+    vars.dedup();
+    vars
+}
+
+#[test]
+fn the_broker_sets_every_variable_it_reads_with_values_its_parsers_accept() {
+    let doc = compose();
+    let env = environment(service(&doc, "mq-broker"));
+    let read = broker_variables();
+    assert!(read.len() >= 18, "found the broker's variables: {read:?}");
+    let mut set: Vec<String> = env.keys().filter(|k| *k != "RUST_LOG").cloned().collect();
+    set.sort();
+    assert_eq!(set, read, "the broker sets exactly the variables it reads");
+    assert!(env.contains_key("RUST_LOG"));
+
+    for (var, value) in &env {
+        let parsed = match var.as_str() {
+            "MQ_DELAY_LEVELS" | "MQ_RETRY_SCHEDULE" => mq::config::parse_schedule(value).map(drop),
+            "MQ_SEGMENT_SIZE" | "MQ_MAX_FRAME" => mq::config::parse_size(value).map(drop),
+            "MQ_MAX_CONNECTIONS" | "MQ_DEFAULT_QUEUES" | "MQ_TXN_CHECK_MAX" => {
+                assert!(value.parse::<u32>().is_ok(), "{var}={value}");
+                Ok(())
+            }
+            v if v.ends_with("_AFTER")
+                || v.ends_with("_INTERVAL")
+                || v.ends_with("_TIMEOUT")
+                || v == "MQ_RETENTION" =>
+            {
+                mq::config::parse_duration(value).map(drop)
+            }
+            "MQ_FLUSH" => {
+                assert!(["sync", "async"].contains(&value.as_str()), "{var}={value}");
+                Ok(())
+            }
+            "MQ_RECOVERY" => {
+                assert!(
+                    ["strict", "truncate"].contains(&value.as_str()),
+                    "{var}={value}"
+                );
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        assert!(parsed.is_ok(), "{var}={value}: {parsed:?}");
+    }
+    assert_eq!(
+        env["MQ_FLUSH"], "sync",
+        "acknowledged means fsynced (DESIGN.md §3)"
+    );
+    assert_eq!(env["MQ_RETRY_SCHEDULE"], mq::config::DEFAULT_RETRY_SCHEDULE);
+    assert_eq!(env["MQ_DELAY_LEVELS"], mq::config::DEFAULT_DELAY_LEVELS);
+}
+
+#[test]
+fn every_built_process_restarts_unless_stopped() {
+    let doc = compose();
+    for (name, svc) in doc["services"].as_mapping().unwrap() {
+        if svc["build"].as_str().is_some() {
+            assert_eq!(svc["restart"].as_str(), Some("unless-stopped"), "{name:?}");
+        }
+    }
+}
+
+#[test]
+fn the_broker_keeps_its_data_on_a_volume_and_publishes_both_ports() {
+    let doc = compose();
+    let broker = service(&doc, "mq-broker");
+    assert_eq!(strings(&broker["command"]), vec!["mq-broker".to_string()]);
+    let env = environment(broker);
+    let ports = strings(&broker["ports"]);
+    for var in ["MQ_LISTEN", "MQ_ADMIN_LISTEN"] {
+        let port = port_of(&env[var]);
+        assert!(ports.contains(&format!("{port}:{port}")), "{var} published");
+    }
+    let data_dir = &env["MQ_DATA_DIR"];
+    let volumes = strings(&broker["volumes"]);
+    let volume = volumes
+        .iter()
+        .find(|v| v.ends_with(&format!(":{data_dir}")))
+        .unwrap_or_else(|| panic!("{data_dir} is not on a volume: {volumes:?}"));
+    let volume_name = volume.split(':').next().unwrap();
+    assert!(
+        doc["volumes"].get(volume_name).is_some(),
+        "volume {volume_name} is declared"
+    );
+    let health = strings(&broker["healthcheck"]["test"]).join(" ");
+    assert!(health.contains(&format!(":{}/", port_of(&env["MQ_ADMIN_LISTEN"]))));
+}
+
+#[test]
+fn mariadb_and_redis_have_health_checks_and_keep_mariadb_data() {
+    let doc = compose();
+    for name in ["mariadb", "redis"] {
+        let svc = service(&doc, name);
+        assert!(svc["image"].as_str().is_some(), "{name} image");
+        assert!(
+            !strings(&svc["healthcheck"]["test"]).is_empty(),
+            "{name} health check"
+        );
+    }
+    let mariadb = service(&doc, "mariadb");
+    assert_eq!(
+        environment(mariadb)["MARIADB_ALLOW_EMPTY_ROOT_PASSWORD"],
+        "1",
+        "the services connect as root without a password, as DATABASE_URL says"
+    );
+    assert!(
+        strings(&mariadb["volumes"])
+            .iter()
+            .any(|v| v.ends_with(":/var/lib/mysql"))
+    );
+}
+
+/// Packages whose binaries stay out of the image: development tools (the broker
+/// benchmark and the confirm-order load program).
+const NOT_SHIPPED: [&str; 2] = ["mq-bench", "shop-load"];
+
+#[test]
+fn the_dockerfile_builds_and_ships_every_binary_of_the_workspace() {
+    let dockerfile = repo_file("Dockerfile");
+    let stages = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .count();
+    assert!(stages >= 2, "multi-stage build");
+    let excludes: String = NOT_SHIPPED.map(|p| format!(" --exclude {p}")).concat();
+    assert!(
+        dockerfile.contains(&format!(
+            "cargo build --release --locked --workspace{excludes} --bins"
+        )),
+        "the image builds every shipped package's binaries"
+    );
+    assert!(dockerfile.contains("curl"), "health checks need curl");
+
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(output.status.success());
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut binaries = Vec::new();
+    for package in metadata["packages"].as_array().unwrap() {
+        for target in package["targets"].as_array().unwrap() {
+            let is_bin = target["kind"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k == "bin");
+            if is_bin && !NOT_SHIPPED.contains(&package["name"].as_str().unwrap()) {
+                binaries.push(target["name"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    for s in Service::ALL {
+        assert!(
+            binaries.iter().any(|b| b == s.binary()),
+            "{} is a binary",
+            s.binary()
+        );
+    }
+    for binary in &binaries {
+        assert!(
+            dockerfile.contains(&format!("target/release/{binary} ")),
+            "the image ships {binary}"
+        );
+    }
+
+    // Every command compose runs is a binary the image ships.
+    let doc = compose();
+    for (name, svc) in doc["services"].as_mapping().unwrap() {
+        if svc["build"].as_str().is_some() {
+            let command = strings(&svc["command"]);
+            assert!(
+                binaries.contains(&command[0]),
+                "{name:?} runs {command:?}, not a workspace binary"
+            );
+        }
+    }
+}
