@@ -1,5 +1,5 @@
 //! coupon-svc: coupons, each owned by a user and used by at most one order
-//! (API.md, "coupon-svc").
+//! (docs/api.md, "coupon-svc").
 
 pub mod app;
 pub mod consumers;

@@ -1,4 +1,4 @@
-//! coupon-svc reads the shared settings (API.md, "Settings"), `USER_SVC_URL` among
+//! coupon-svc reads the shared settings (docs/operations.md, "Settings"), `USER_SVC_URL` among
 //! them; nothing of its own yet.
 
 pub use shop_kit::settings::{Service, Settings};

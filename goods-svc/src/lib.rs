@@ -1,5 +1,5 @@
 //! goods-svc: goods with their MySQL stock, the Redis cache of what can still be
-//! reserved, and the stock journal (API.md, "goods-svc"; DESIGN.md §2.2).
+//! reserved, and the stock journal (docs/api.md, "goods-svc"; docs/architecture.md, "Stock reservation").
 
 pub mod app;
 pub mod consumers;

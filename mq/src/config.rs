@@ -1,4 +1,4 @@
-//! Broker settings, read from the environment (names fixed by API.md) or
+//! Broker settings, read from the environment (names listed in docs/operations.md, "Settings") or
 //! built in code for tests. Durations are written like `30m`, `5s`, `1500ms`.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! order-svc reads the shared settings (API.md, "Settings"); its own are
+//! order-svc reads the shared settings (docs/operations.md, "Settings"); its own are
 //! `ORDER_PAY_TIMEOUT`, `ORDER_ABANDON_AFTER` and `SHOP_FAULTS`, parsed there too.
 
 pub use shop_kit::settings::{Service, Settings};

@@ -1,4 +1,4 @@
-//! Orders abandoned mid-confirmation (DESIGN.md §2.1 step 2, issue 8): order-svc
+//! Orders abandoned mid-confirmation (docs/architecture.md, "Abandoned orders", issue 8): order-svc
 //! runs as a real process and aborts right after reserving stock (fault point
 //! `crash-after-stock`); the pre-order is left `unconfirmed` holding stock. Once
 //! order-svc runs again, its abandon sweep cancels the order within

@@ -1,4 +1,4 @@
-//! Many buyers at once for one hot goods item (DESIGN.md §2.2): the Redis
+//! Many buyers at once for one hot goods item (docs/architecture.md, "Stock reservation"): the Redis
 //! check-and-decrement never oversells, also when Redis loses the cache mid-run.
 
 use futures::future::join_all;

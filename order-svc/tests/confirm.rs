@@ -1,4 +1,4 @@
-//! Confirm-order end to end (DESIGN.md §2.1, §2.2, §2.5): the real user, goods,
+//! Confirm-order end to end (docs/architecture.md, "Confirm order", "Stock reservation", "Idempotent consumers"): the real user, goods,
 //! coupon and order services with MariaDB, Redis and the broker.
 
 use mq::{Message, Producer};

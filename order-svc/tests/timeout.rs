@@ -1,4 +1,4 @@
-//! The payment timeout (DESIGN.md §2.4, issue 8): the `order`/`timeout` delay message
+//! The payment timeout (docs/architecture.md, "Payment timeout", issue 8): the `order`/`timeout` delay message
 //! sent on confirmation cancels an order still unpaid, releasing its stock, coupon and
 //! balance; a paid order is left alone; the timeout survives a broker and an
 //! order-svc restart; a payment racing the timeout is decided once. The whole shop
@@ -376,7 +376,7 @@ struct Outcomes {
     refunded: usize,
 }
 
-/// The race of DESIGN.md §2.3.4, 50 times: each order's paid callback is aimed at its
+/// The race of docs/architecture.md, "Payment", 50 times: each order's paid callback is aimed at its
 /// timeout's due moment (spread over ±150 ms around it). Each order must end in one
 /// of the two consistent outcomes, with every service agreeing: confirmed and paid,
 /// payment paid, stock, coupon and balance kept, points earned; or cancelled by the

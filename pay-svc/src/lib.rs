@@ -1,6 +1,6 @@
 //! pay-svc: payments of confirmed orders, the signed payment-platform callback and
-//! the `pay`/`paid` message through the local message table (API.md, "pay-svc";
-//! DESIGN.md §2.3).
+//! the `pay`/`paid` message through the local message table (docs/api.md, "pay-svc";
+//! docs/architecture.md, "Payment").
 //!
 //! `POST /payments` takes the amount from order-svc; `POST /payments/callback`
 //! checks the signature, then marks the payment paid and writes the `paid` message in

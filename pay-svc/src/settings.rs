@@ -1,4 +1,4 @@
-//! pay-svc reads the shared settings (API.md, "Settings"); its own is
+//! pay-svc reads the shared settings (docs/operations.md, "Settings"); its own is
 //! `PAY_CALLBACK_SECRET`, parsed there too.
 
 pub use shop_kit::settings::{Service, Settings};

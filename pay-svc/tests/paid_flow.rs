@@ -1,4 +1,4 @@
-//! The payment flow end to end (DESIGN.md §2.3): the five services with MariaDB,
+//! The payment flow end to end (docs/architecture.md, "Payment"): the five services with MariaDB,
 //! Redis and the broker; create a payment, the signed callback, and what each
 //! consumer of `pay`/`paid` (and `pay`/`refund`) does.
 

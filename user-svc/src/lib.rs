@@ -1,5 +1,5 @@
 //! user-svc: users with their balance and points, and the money log of every balance
-//! movement (API.md, "user-svc").
+//! movement (docs/api.md, "user-svc").
 
 pub mod app;
 pub mod consumers;

@@ -1,4 +1,4 @@
-//! Points of payments (DESIGN.md §2.3.3–4) against real MariaDB and the broker:
+//! Points of payments (docs/architecture.md, "Payment") against real MariaDB and the broker:
 //! `pay`/`paid` adds one point per whole currency unit, `pay`/`refund` takes them back,
 //! each once, in either order.
 

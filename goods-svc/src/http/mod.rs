@@ -11,7 +11,7 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that goods-svc serves, and its internal ones.
+/// The endpoints of docs/api.md ("goods-svc") that goods-svc serves, and its internal ones.
 #[derive(OpenApi)]
 #[openapi(
     paths(

@@ -1,4 +1,4 @@
-//! Stock reservation (DESIGN.md §2.2): the Redis check-and-decrement, the journal
+//! Stock reservation (docs/architecture.md, "Stock reservation"): the Redis check-and-decrement, the journal
 //! written by the local transaction of the `stock`/`deduct` message, and the rebuild
 //! of the Redis cache from MySQL when Redis lost it.
 //!

@@ -1,5 +1,5 @@
 //! [`JournalPublisher`]: the `stock`/`deduct` transactional message whose local
-//! transaction writes the stock journal (DESIGN.md §2.2 step 2), and
+//! transaction writes the stock journal (docs/architecture.md, "Stock reservation"), and
 //! [`JournalChecker`], the check-back that answers from the journal.
 //!
 //! The half message is stored first (invisible to consumers); the local transaction

@@ -1,4 +1,4 @@
-//! The admin HTTP API (API.md, "mq-broker admin"): topics and queues, group
+//! The admin HTTP API (docs/api.md, "mq-broker admin"): topics and queues, group
 //! lag, look-up by id and key, dead letters with resend, Prometheus metrics
 //! and a small dashboard page.
 

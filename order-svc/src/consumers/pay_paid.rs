@@ -1,4 +1,4 @@
-//! `pay`/`paid` in group `order-pay-paid` (DESIGN.md §2.3.3, §2.3.4): order-svc is the
+//! `pay`/`paid` in group `order-pay-paid` (docs/architecture.md, "Payment"): order-svc is the
 //! arbiter of a payment racing the payment timeout. Under the order's row lock (the
 //! lock the timeout's cancel takes too, so exactly one of them wins):
 //! - confirmed and unpaid → pay status `paid`, `paid_at`;

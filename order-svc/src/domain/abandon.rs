@@ -1,4 +1,4 @@
-//! The abandon sweep (DESIGN.md §2.1 step 2): a pre-order left `unconfirmed` longer
+//! The abandon sweep (docs/architecture.md, "Abandoned orders"): a pre-order left `unconfirmed` longer
 //! than `ORDER_ABANDON_AFTER` belongs to a confirmation that died (process killed,
 //! cancel not saved). The sweep cancels it with reason `abandoned`, which publishes
 //! the compensation message, so its stock, coupon and balance come back without

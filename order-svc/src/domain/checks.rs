@@ -1,4 +1,4 @@
-//! The checks of DESIGN.md §2.1 step 1, as a pure function of the request and the
+//! The checks of docs/architecture.md, "Confirm order", as a pure function of the request and the
 //! state read from user-svc, goods-svc and coupon-svc: every amount the client states
 //! is recomputed here, and each failed check has its own code.
 
@@ -82,7 +82,7 @@ pub fn parse_ids(request: &ConfirmOrder) -> Result<(Id, Id, Option<Id>), Refusal
     Ok((user_id, goods_id, coupon_id))
 }
 
-/// Runs every check in the order of DESIGN.md §2.1 step 1.
+/// Runs every check in the order of docs/architecture.md, "Confirm order".
 pub fn check(request: &ConfirmOrder, facts: &Facts) -> Result<CheckedOrder, Refusal> {
     let (user_id, goods_id, coupon_id) = parse_ids(request)?;
     let user = facts.user.as_ref().ok_or(Refusal::UserNotFound)?;

@@ -1,4 +1,4 @@
-//! Fault injection (API.md, order-svc): with `SHOP_FAULTS=on`, the header
+//! Fault injection (docs/api.md, "order-svc"): with `SHOP_FAULTS=on`, the header
 //! `X-Shop-Fault` on `POST /orders` makes the confirmation fail, or the process
 //! abort, right after a step, so the compensation paths can be shown for real.
 

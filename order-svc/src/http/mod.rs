@@ -13,7 +13,7 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that order-svc serves.
+/// The endpoints of docs/api.md ("order-svc") that order-svc serves.
 #[derive(OpenApi)]
 #[openapi(
     paths(orders::confirm_order, orders::get_order),

@@ -1,4 +1,4 @@
-//! `pay`/`paid` in group `pay-pay-paid` (DESIGN.md §2.3.3): pay-svc's own consumer of
+//! `pay`/`paid` in group `pay-pay-paid` (docs/architecture.md, "Payment"): pay-svc's own consumer of
 //! the message its callback wrote, recording the `paid` event in `trade_pay_log`.
 //! The log's unique (pay id, event) and the consumer log make it apply once.
 

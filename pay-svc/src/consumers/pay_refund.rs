@@ -1,4 +1,4 @@
-//! `pay`/`refund` in group `pay-pay-refund` (DESIGN.md §2.3.4): order-svc decided that
+//! `pay`/`refund` in group `pay-pay-refund` (docs/architecture.md, "Payment"): order-svc decided that
 //! a payment arrived for an order already cancelled, so the payment is given back:
 //! `paid` → `refunded` and a `refunded` payment log row, in the consumer log's
 //! transaction. (The platform's refund call would be made here; Shop has no real

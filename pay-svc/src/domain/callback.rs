@@ -1,4 +1,4 @@
-//! The payment platform's callback (DESIGN.md §2.3.2), after its signature was
+//! The payment platform's callback (docs/architecture.md, "Payment"), after its signature was
 //! checked: in one local transaction the payment is marked paid and the `pay`/`paid`
 //! message is written to the local message table (`trade_mq_producer_temp`); the
 //! caller sends it after the commit ([`shop_kit::outbox::Outbox::send_soon`]) and the

@@ -1,4 +1,4 @@
-//! Creating the payment of an order (DESIGN.md §2.3.1): the order must be confirmed
+//! Creating the payment of an order (docs/architecture.md, "Payment"): the order must be confirmed
 //! and unpaid, and the amount is its `pay_amount` as order-svc tells it, never the
 //! client's. One payment per order: a second create, or two racing, find the first;
 //! a payment still open is offered again only while its order can be paid.

@@ -13,7 +13,7 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that pay-svc serves.
+/// The endpoints of docs/api.md ("pay-svc") that pay-svc serves.
 #[derive(OpenApi)]
 #[openapi(
     paths(

@@ -1,4 +1,4 @@
-//! Null compensation (DESIGN.md §2.1.5): `trade_cancelled_order` of goods, coupon and
+//! Null compensation (docs/architecture.md, "Compensation"): `trade_cancelled_order` of goods, coupon and
 //! user records every order whose cancel the service consumed, whether its step had
 //! run (`compensated`) or not (null compensation).
 //!

@@ -1,4 +1,4 @@
-//! Idempotent consumers (DESIGN.md §2.5): [`ConsumerLog`] runs a message's business
+//! Idempotent consumers (docs/architecture.md, "Idempotent consumers"): [`ConsumerLog`] runs a message's business
 //! effect and the `success` row of `trade_mq_consumer_log` in one local transaction,
 //! and [`spawn_consumer`] keeps a broker consumer of one group running for the life
 //! of the service.

@@ -1,4 +1,4 @@
-//! The JSON error body of API.md and the pieces every service's HTTP error enum is
+//! The JSON error body (docs/api.md, "Conventions") and the pieces every service's HTTP error enum is
 //! built from.
 //!
 //! Each service has its own error enum (one variant per client-facing code); its
@@ -60,7 +60,7 @@ impl ErrorBody {
     }
 }
 
-/// Answers `status` with the error body of API.md.
+/// Answers `status` with the error body of docs/api.md ("Conventions").
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (status, Json(ErrorBody::new(code, message))).into_response()
 }

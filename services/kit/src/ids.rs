@@ -1,6 +1,6 @@
 //! `Id`: the identifier of users, goods, coupons, orders and payments.
 //!
-//! Stored as `BIGINT UNSIGNED`, written as a JSON string (API.md: "IDs are JSON
+//! Stored as `BIGINT UNSIGNED`, written as a JSON string (docs/api.md, "Conventions": "IDs are JSON
 //! strings"); read from a string or, leniently, a JSON integer. A text that is not an
 //! id identifies nothing, so handlers answer 404 for it, as for an unknown id.
 

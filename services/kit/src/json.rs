@@ -1,6 +1,6 @@
 //! `Json<T>`: the JSON extractor and response of every service.
 //!
-//! Unlike axum's own, its rejections answer with the error body of API.md:
+//! Unlike axum's own, its rejections answer with the error body of docs/api.md ("Conventions"):
 //! 400 `INVALID_REQUEST` naming the field for malformed JSON, a missing field or a
 //! wrong type. It does not insist on a `Content-Type` header, so a bare `curl -d` works.
 
@@ -13,7 +13,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::InvalidRequest;
 
-/// JSON body in (with API.md rejections), JSON body out.
+/// JSON body in (with the rejections of docs/api.md, "Conventions"), JSON body out.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 

@@ -1,4 +1,4 @@
-//! Settings from the environment, with the defaults of API.md.
+//! Settings from the environment, with the defaults of docs/operations.md, "Settings".
 //!
 //! Every service reads the same [`Settings`]; each uses the part it needs. The list of
 //! variables each service reads ([`Service::env_vars`]) is what the launcher and the
@@ -76,7 +76,7 @@ impl Service {
         format!("mysql://root@127.0.0.1:3306/shop_{}", self.name())
     }
 
-    /// Every environment variable this service reads (API.md, "Settings").
+    /// Every environment variable this service reads (docs/operations.md, "Settings").
     pub fn env_vars(self) -> Vec<&'static str> {
         let mut vars = vec!["LISTEN_ADDR", "DATABASE_URL", "REDIS_URL", "MQ_ADDR"];
         vars.extend(Service::ALL.iter().map(|s| s.url_var()));
@@ -209,7 +209,7 @@ impl Settings {
     }
 }
 
-/// Parses durations as API.md writes them: `30m`, `5s`, `1500ms`, `1h 30m`.
+/// Parses durations as the settings are written: `30m`, `5s`, `1500ms`, `1h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| e.to_string())
 }

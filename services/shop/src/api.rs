@@ -23,7 +23,7 @@ use shop_kit::{
 
 use crate::target::Target;
 
-/// Consumer groups of the five services (DESIGN.md §2.5).
+/// Consumer groups of the five services (docs/architecture.md, "Idempotent consumers").
 pub const CONSUMER_GROUPS: [&str; 11] = [
     "order-order-cancel",
     "order-order-timeout",

@@ -22,7 +22,7 @@ pub struct Timings {
 }
 
 impl Timings {
-    /// The defaults of API.md (a system started by `shop up`).
+    /// The defaults of docs/operations.md, "Settings" (a system started by `shop up`).
     pub fn defaults() -> Timings {
         let order = Settings::from_lookup(Service::Order, |_| None).expect("defaults parse");
         Timings {

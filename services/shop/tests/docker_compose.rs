@@ -1,7 +1,7 @@
 //! No Docker engine runs where the tests run, so docker-compose.yml and the Dockerfile
 //! are checked by reading them: every service's command, ports, health check and
 //! environment must agree with what its binary reads (`shop_kit::settings`) and with
-//! API.md, and the image must carry every binary of the workspace.
+//! docs/operations.md, and the image must carry every binary of the workspace.
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -215,7 +215,7 @@ fn the_broker_sets_every_variable_it_reads_with_values_its_parsers_accept() {
     }
     assert_eq!(
         env["MQ_FLUSH"], "sync",
-        "acknowledged means fsynced (DESIGN.md §3)"
+        "acknowledged means fsynced (docs/architecture.md, The broker)"
     );
     assert_eq!(env["MQ_RETRY_SCHEDULE"], mq::config::DEFAULT_RETRY_SCHEDULE);
     assert_eq!(env["MQ_DELAY_LEVELS"], mq::config::DEFAULT_DELAY_LEVELS);

@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// The environment variables that give a service process `settings` (API.md,
+/// The environment variables that give a service process `settings` (docs/operations.md,
 /// "Settings"); the Redis key prefix is not among them (a process uses its default).
 pub fn settings_env(settings: &Settings) -> Vec<(&'static str, String)> {
     let ms = |d: Duration| format!("{}ms", d.as_millis());

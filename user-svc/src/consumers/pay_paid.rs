@@ -1,4 +1,4 @@
-//! `pay`/`paid` in group `user-pay-paid` (DESIGN.md §2.3.3): the payer earns one point
+//! `pay`/`paid` in group `user-pay-paid` (docs/architecture.md, "Payment"): the payer earns one point
 //! per whole currency unit paid.
 //!
 //! The points are granted on pay-svc's `paid` message itself, not on a later message

@@ -1,4 +1,4 @@
-//! `pay`/`refund` in group `user-pay-refund` (DESIGN.md §2.3.4): order-svc refunded a
+//! `pay`/`refund` in group `user-pay-refund` (docs/architecture.md, "Payment"): order-svc refunded a
 //! payment that arrived for a cancelled order, so the points it earned are taken back
 //! (or, when this comes first, it will never earn them). See [`super::pay_paid`].
 

@@ -11,7 +11,7 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of API.md that user-svc serves, and its internal ones.
+/// The endpoints of docs/api.md ("user-svc") that user-svc serves, and its internal ones.
 #[derive(OpenApi)]
 #[openapi(
     paths(users::create_user, users::get_user, users::money_logs, deduct::deduct_balance),

@@ -1,4 +1,4 @@
-//! The HTTP contracts of API.md: request and response bodies of every service,
+//! The HTTP contracts of docs/api.md: request and response bodies of every service,
 //! shared by the service that answers and the typed clients that call it.
 //!
 //! Requests take raw forms where the domain must answer a specific error (an id that

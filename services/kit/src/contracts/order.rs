@@ -57,7 +57,7 @@ pub struct OrderView {
 }
 
 /// `POST /orders`: the client states the amounts it expects; each is checked
-/// against the current state (DESIGN.md §2.1 step 1).
+/// against the current state (docs/architecture.md, "Confirm order").
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ConfirmOrder {
     pub user_id: String,
@@ -97,7 +97,7 @@ pub struct OrderCancelled {
     pub reason: CancelReason,
 }
 
-/// Tag of the payment-timeout delay message (DESIGN.md §2.4).
+/// Tag of the payment-timeout delay message (docs/architecture.md, "Payment timeout").
 pub const TIMEOUT_TAG: &str = "timeout";
 
 /// Body of the `order`/`timeout` delay message (key = order id): sent on

@@ -1,5 +1,5 @@
 //! pay-svc: payments, the signed payment-platform callback, and the `pay` messages
-//! (DESIGN.md §2.3).
+//! (docs/architecture.md, "Payment").
 //!
 //! Messages on topic [`PAY_TOPIC`], key = pay id:
 //! - `pay`/`paid` ([`PaymentPaid`]): written by pay-svc in the callback's transaction;

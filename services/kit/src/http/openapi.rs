@@ -22,7 +22,7 @@ pub fn document(service: Service, api: Document) -> Document {
     doc.info.title = service.binary().to_owned();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.info.description = Some(format!(
-        "Shop {}: see API.md for the contract. Errors answer {{\"code\",\"message\"}}.",
+        "Shop {}: the contract is docs/api.md in the repository. Errors answer {{\"code\",\"message\"}}.",
         service.binary()
     ));
     doc

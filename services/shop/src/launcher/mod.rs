@@ -74,7 +74,7 @@ pub struct SystemConfig {
 }
 
 impl SystemConfig {
-    /// The defaults of API.md: fixed ports on localhost, binaries beside this executable.
+    /// The defaults of docs/operations.md, "Settings": fixed ports on localhost, binaries beside this executable.
     pub fn local_defaults() -> Self {
         let bin_dir = std::env::current_exe()
             .ok()
@@ -117,7 +117,7 @@ impl SystemConfig {
         format!("{base}/shop_{}{}", service.name(), self.schema_suffix)
     }
 
-    /// The environment a service child gets: every variable of API.md, explicitly.
+    /// The environment a service child gets: every variable of docs/operations.md ("Settings"), explicitly.
     fn service_env(&self, service: Service) -> Vec<(String, String)> {
         let mut env = vec![
             (
