@@ -3,7 +3,8 @@
 //! and broadcast messages.
 //!
 //! Layers, bottom up: [`wire`] and [`message`] (byte layouts), [`storage`]
-//! (commit log, indexes, recovery, offsets), [`protocol`] (frames and codec),
+//! (commit log, indexes, recovery, offsets), [`filter`] (tag and SQL92
+//! subscription filters), [`protocol`] (frames and codec),
 //! `broker` (topics, subscriptions, delivery, retries), `server` (TCP loop
 //! and one module per command), `admin` (HTTP API) and [`client`]
 //! ([`Producer`], [`TransactionProducer`], [`Consumer`]).
@@ -13,6 +14,7 @@ pub mod broker;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod filter;
 pub mod message;
 pub mod metrics;
 pub mod protocol;

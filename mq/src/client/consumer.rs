@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::Link;
 use crate::error::{Error, Result};
+use crate::filter::MessageSelector;
 use crate::message::{StoredMessage, decode_record};
 use crate::protocol::{ConsumeFrom, ConsumeMode, Frame, FrameBody};
 
@@ -37,8 +38,8 @@ pub struct ConsumerConfig {
     pub addr: String,
     pub group: String,
     pub topic: String,
-    /// `*` or `a || b`.
-    pub tag_expr: String,
+    /// Which messages of the topic: tags (`*`, `a || b`) or SQL92.
+    pub selector: MessageSelector,
     /// Messages handled at once by this member.
     pub concurrency: usize,
     /// Where a group that never consumed this topic starts.
@@ -57,7 +58,7 @@ impl ConsumerConfig {
             addr: addr.to_string(),
             group: group.to_string(),
             topic: topic.to_string(),
-            tag_expr: "*".into(),
+            selector: MessageSelector::default(),
             concurrency: 16,
             from: ConsumeFrom::Earliest,
             reconnect_delay: Duration::from_millis(200),
@@ -89,8 +90,17 @@ impl ConsumerConfig {
         self
     }
 
+    /// Only messages with one of these tags: `*` or `a || b`.
     pub fn tags(mut self, expr: &str) -> Self {
-        self.tag_expr = expr.to_string();
+        self.selector = MessageSelector::Tag(expr.to_string());
+        self
+    }
+
+    /// Only messages whose properties satisfy this SQL92 expression
+    /// (`a > 5 AND b = 'x'`; the tag is the property `TAGS`). The broker
+    /// refuses a bad expression when the consumer starts.
+    pub fn sql(mut self, expr: &str) -> Self {
+        self.selector = MessageSelector::Sql92(expr.to_string());
         self
     }
 
@@ -145,7 +155,7 @@ async fn join(config: &ConsumerConfig) -> Result<Joined> {
     let body = FrameBody::Subscribe {
         group: config.group.clone(),
         topic: config.topic.clone(),
-        tag_expr: config.tag_expr.clone(),
+        selector: config.selector.clone(),
         // A little prefetch beyond the handlers keeps them busy.
         max_inflight: (config.concurrency * 2) as u32,
         from: config.from,

@@ -167,7 +167,7 @@ mod tests {
         round_trip(FrameBody::Subscribe {
             group: "g".into(),
             topic: "t".into(),
-            tag_expr: "*".into(),
+            selector: crate::filter::MessageSelector::Sql92("a > 1".into()),
             max_inflight: 4,
             from: crate::protocol::ConsumeFrom::Latest,
             mode: crate::protocol::ConsumeMode::Broadcast {

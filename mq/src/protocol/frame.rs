@@ -3,6 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::filter::MessageSelector;
 use crate::message::{Message, decode_message, encode_message};
 use crate::wire::{WireReader, WireWrite};
 
@@ -126,12 +127,13 @@ pub enum FrameBody {
     SendBatch {
         messages: Vec<Message>,
     },
-    /// Join `group` as a consumer of `topic`; `max_inflight` bounds the
+    /// Join `group` as a consumer of `topic`, receiving the messages that
+    /// `selector` (tags or SQL92) selects; `max_inflight` bounds the
     /// deliveries pushed but not yet answered.
     Subscribe {
         group: String,
         topic: String,
-        tag_expr: String,
+        selector: MessageSelector,
         max_inflight: u32,
         from: ConsumeFrom,
         mode: ConsumeMode,
@@ -266,14 +268,15 @@ impl FrameBody {
             Subscribe {
                 group,
                 topic,
-                tag_expr,
+                selector,
                 max_inflight,
                 from,
                 mode,
             } => {
                 out.put_str16(group);
                 out.put_str16(topic);
-                out.put_str16(tag_expr);
+                out.put_u8(selector.type_byte());
+                out.put_str16(selector.expression());
                 out.put_u32(*max_inflight);
                 out.put_u8(matches!(from, ConsumeFrom::Latest) as u8);
                 let (m, instance) = match mode {
@@ -402,7 +405,7 @@ impl FrameBody {
             kind::SUBSCRIBE => Subscribe {
                 group: r.str16()?,
                 topic: r.str16()?,
-                tag_expr: r.str16()?,
+                selector: MessageSelector::from_wire(r.u8()?, r.str16()?)?,
                 max_inflight: r.u32()?,
                 from: if r.u8()? == 1 {
                     ConsumeFrom::Latest

@@ -1,6 +1,7 @@
 //! `mqctl consume`: joins a group and prints each delivered message; acks it
 //! (or, with `--reject`, answers "later"). Stops after `--count` messages or
-//! `--idle-timeout` seconds without one. `--orderly` consumes each queue in
+//! `--idle-timeout` seconds without one. `--sql 'a > 5 AND b = \'x\''` selects
+//! by properties (SQL92) instead of `--tag`. `--orderly` consumes each queue in
 //! order; `--broadcast --instance NAME` joins as a broadcast member.
 
 use std::sync::Arc;
@@ -20,8 +21,12 @@ pub struct ConsumeArgs {
     #[arg(long)]
     topic: String,
     /// `*` or `a || b`.
-    #[arg(long, default_value = "*")]
+    #[arg(long, default_value = "*", conflicts_with = "sql")]
     tag: String,
+    /// SQL92 filter on the message properties (`a > 5 AND b = 'x'`); the
+    /// broker refuses a bad expression and mqctl exits with its reason.
+    #[arg(long)]
+    sql: Option<String>,
     #[arg(long)]
     count: Option<usize>,
     #[arg(long, default_value_t = 10)]
@@ -56,6 +61,9 @@ pub async fn run(addr: &str, a: ConsumeArgs) -> anyhow::Result<()> {
         } else {
             ConsumeFrom::Earliest
         });
+    if let Some(sql) = &a.sql {
+        config = config.sql(sql);
+    }
     if let (true, Some(instance)) = (a.broadcast, &a.instance) {
         config = config.broadcast(instance);
     }
@@ -72,7 +80,7 @@ pub async fn run(addr: &str, a: ConsumeArgs) -> anyhow::Result<()> {
                 "{}",
                 json!({ "id": m.id.to_string(), "topic": m.topic, "tag": m.tag, "keys": m.keys,
                         "body": m.body_text(), "attempt": m.attempt, "queue": m.queue, "offset": m.queue_offset,
-                        "sharding_key": m.sharding_key, "born_at_ms": m.born_at_ms, "stored_at_ms": m.stored_at_ms })
+                        "sharding_key": m.sharding_key, "properties": m.properties, "born_at_ms": m.born_at_ms, "stored_at_ms": m.stored_at_ms })
             );
             let _ = tx.send(());
             if reject { ConsumeResult::Later } else { ConsumeResult::Ack }

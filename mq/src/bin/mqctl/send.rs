@@ -1,6 +1,7 @@
 //! `mqctl send`: sends `--count` messages with up to `--concurrency` in
 //! flight; `{n}` in key, body and sharding key becomes the message's index.
-//! Messages may be delayed (`--delay 2s`, `--delay-level 16`,
+//! `--property k=v` (repeatable) sets user properties, which SQL92
+//! subscriptions filter on. Messages may be delayed (`--delay 2s`, `--delay-level 16`,
 //! `--deliver-at RFC3339`), pinned to a queue (`--sharding-key K`) or sent
 //! in a transaction (`--txn commit|rollback|exit --producer-group PG`;
 //! `exit` leaves the half message undecided, for the check-back).
@@ -20,6 +21,10 @@ pub struct SendArgs {
     tag: String,
     #[arg(long)]
     key: Option<String>,
+    /// A user property `name=value` (repeatable; `{n}` in the value is
+    /// replaced by the index).
+    #[arg(long = "property", value_name = "NAME=VALUE", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
     /// Body text (`{n}` is replaced by the index).
     #[arg(long, conflicts_with = "size")]
     body: Option<String>,
@@ -109,6 +114,9 @@ fn message(a: &SendArgs, n: usize) -> Message {
     if let Some(k) = &a.key {
         m = m.with_key(k.replace("{n}", &n.to_string()));
     }
+    for (name, value) in &a.properties {
+        m = m.with_property(name.clone(), value.replace("{n}", &n.to_string()));
+    }
     if let Some(k) = &a.sharding_key {
         m = m.with_sharding_key(k.replace("{n}", &n.to_string()));
     }
@@ -126,6 +134,15 @@ fn message(a: &SendArgs, n: usize) -> Message {
         m = m.with_deliver_at(ms);
     }
     m
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 /// Transactional sends, one after the other. The checker answers

@@ -1,5 +1,6 @@
 //! Handing messages to members: oldest first per queue, within each
-//! member's in-flight limit, skipping tags the subscription does not want,
+//! member's in-flight limit, skipping messages the subscription's filter
+//! (tags or SQL92) does not select,
 //! holding retry queues until their head is due, one delivery per queue in
 //! orderly subscriptions; and the clock side —
 //! when to wake next and which deliveries outlived the visibility timeout.
@@ -114,7 +115,7 @@ impl Subscription {
                     } else {
                         c.next += 1;
                     }
-                    if !c.is_retry && !self.tag_expr.may_match_hash(entry.tag_hash) {
+                    if !c.is_retry && !self.filter.may_match_hash(entry.tag_hash) {
                         c.mark_done(offset, &self.group, &self.store.offsets);
                         continue;
                     }
@@ -145,11 +146,11 @@ impl Subscription {
         };
         for ((mi, queue, offset, log_offset), record) in picked.into_iter().zip(raw) {
             let c = &self.cursors[queue as usize];
-            if !c.is_retry && !self.tag_expr.is_all() {
-                let tag_ok = decode_record(&record, self.store.instance, log_offset)
-                    .map(|m| self.tag_expr.matches(&m.tag))
+            if !c.is_retry && !self.filter.is_all() {
+                let wanted = decode_record(&record, self.store.instance, log_offset)
+                    .map(|m| self.filter.matches(&m))
                     .unwrap_or(false);
-                if !tag_ok {
+                if !wanted {
                     self.settle(queue, offset);
                     self.mark_done(queue, offset);
                     continue;

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::rebalance::assign;
-use super::tags::TagExpr;
+use crate::filter::Filter;
 use crate::protocol::{ConsumeFrom, Frame};
 use crate::storage::Store;
 use crate::storage::index::{RETRY_PREFIX, Topic};
@@ -50,7 +50,7 @@ pub struct Join {
     pub member: MemberId,
     pub peer: String,
     pub frames: mpsc::UnboundedSender<Frame>,
-    pub tag_expr: TagExpr,
+    pub filter: Filter,
     pub max_inflight: u32,
     /// Orderly consumption (see [`crate::protocol::ConsumeMode::Orderly`]).
     pub orderly: bool,
@@ -94,7 +94,7 @@ pub struct Subscription {
     store: Arc<Store>,
     schedule: Vec<Duration>,
     visibility: Duration,
-    tag_expr: TagExpr,
+    filter: Filter,
     /// One delivery per queue in flight, held until answered (no
     /// visibility timeout), so each queue is consumed strictly in order.
     orderly: bool,
@@ -155,7 +155,7 @@ impl Subscription {
             store,
             schedule: settings.schedule,
             visibility: settings.visibility,
-            tag_expr: TagExpr::All,
+            filter: Filter::default(),
             orderly: false,
             members: Vec::new(),
             cursors,
@@ -197,7 +197,7 @@ impl Subscription {
     fn handle(&mut self, ev: SubEvent) {
         match ev {
             SubEvent::Join(j) => {
-                self.tag_expr = j.tag_expr;
+                self.filter = j.filter;
                 self.orderly = j.orderly;
                 self.members.retain(|m| m.id != j.member);
                 self.members.push(Member {

@@ -65,7 +65,7 @@ impl Subscription {
         SubStatus {
             group: self.group.clone(),
             topic: self.topic.name.clone(),
-            tag_expr: self.tag_expr.to_string(),
+            tag_expr: self.filter.to_string(),
             members,
             queues,
         }

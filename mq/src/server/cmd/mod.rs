@@ -36,7 +36,7 @@ pub fn handle(state: &mut ConnState, frame: Frame) {
         FrameBody::Subscribe {
             group,
             topic,
-            tag_expr,
+            selector,
             max_inflight,
             from,
             mode,
@@ -45,7 +45,7 @@ pub fn handle(state: &mut ConnState, frame: Frame) {
             id,
             &group,
             &topic,
-            &tag_expr,
+            &selector,
             max_inflight,
             from,
             mode,

@@ -2,8 +2,8 @@
 //! subscription to a topic; deliveries are then pushed on this connection.
 
 use crate::broker::subscription::{Join, SubEvent};
-use crate::broker::tags::TagExpr;
 use crate::error::Error;
+use crate::filter::{Filter, MessageSelector};
 use crate::message::validate_topic;
 use crate::protocol::{ConsumeFrom, ConsumeMode, FrameBody};
 use crate::server::connection::ConnState;
@@ -19,15 +19,15 @@ pub fn subscribe(
     request_id: u64,
     group: &str,
     topic: &str,
-    tag_expr: &str,
+    selector: &MessageSelector,
     max_inflight: u32,
     from: ConsumeFrom,
     mode: ConsumeMode,
 ) {
     let checked = validate_topic(topic)
         .and_then(|_| validate_group(group))
-        .and_then(|_| TagExpr::parse(tag_expr));
-    let tag_expr = match checked {
+        .and_then(|_| Filter::compile(selector));
+    let filter = match checked {
         Ok(t) => t,
         Err(e) => return state.reply_error(request_id, &e),
     };
@@ -49,7 +49,7 @@ pub fn subscribe(
         member,
         peer: state.peer.to_string(),
         frames: state.out.clone(),
-        tag_expr,
+        filter,
         max_inflight: max_inflight.clamp(1, 10_000),
         orderly,
     }));
