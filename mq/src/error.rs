@@ -56,6 +56,9 @@ pub enum ErrorCode {
     Storage,
     ShuttingDown,
     TooManyConnections,
+    /// The request conflicts with a decision already taken (a rollback
+    /// of a committed transaction).
+    Conflict,
     Unknown(u16),
 }
 
@@ -70,6 +73,7 @@ impl ErrorCode {
             ErrorCode::Storage => 6,
             ErrorCode::ShuttingDown => 7,
             ErrorCode::TooManyConnections => 8,
+            ErrorCode::Conflict => 9,
             ErrorCode::Unknown(n) => n,
         }
     }
@@ -84,6 +88,7 @@ impl ErrorCode {
             6 => ErrorCode::Storage,
             7 => ErrorCode::ShuttingDown,
             8 => ErrorCode::TooManyConnections,
+            9 => ErrorCode::Conflict,
             n => ErrorCode::Unknown(n),
         }
     }
@@ -99,6 +104,7 @@ impl ErrorCode {
             ErrorCode::Storage => "STORAGE",
             ErrorCode::ShuttingDown => "SHUTTING_DOWN",
             ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ErrorCode::Conflict => "CONFLICT",
             ErrorCode::Unknown(_) => "UNKNOWN",
         }
     }

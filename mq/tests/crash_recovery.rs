@@ -303,3 +303,40 @@ async fn committed_offsets_survive_a_kill_9() {
         "already consumed messages were delivered again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_message_id_is_handed_out_twice_after_an_async_flush_power_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let never_flushed = [("MQ_FLUSH", "async"), ("MQ_ASYNC_FLUSH_INTERVAL", "1h")];
+    let broker = BrokerProcess::start(dir.path(), "127.0.0.1:0", &never_flushed).unwrap();
+    let producer = Producer::connect(&broker.addr).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = producer
+            .send(Message::new("ids", format!("m{i}")))
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    broker.kill9();
+    // Power loss: the last two acknowledged writes never reached the disk.
+    let seg = segment_of(dir.path());
+    let base: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let lost_at = ids[3].parse::<mq::MessageId>().unwrap().offset - base;
+    let mut data = std::fs::read(&seg).unwrap();
+    data[lost_at as usize..].fill(0);
+    std::fs::write(&seg, &data).unwrap();
+
+    let restarted = BrokerProcess::start(dir.path(), "127.0.0.1:0", &[]).unwrap();
+    let producer = Producer::connect(&restarted.addr).await.unwrap();
+    let new = producer.send(Message::new("ids", "new")).await.unwrap();
+
+    assert!(
+        !ids.contains(&new.id),
+        "the new message got the id {} of an acknowledged one",
+        new.id
+    );
+    assert!(producer.lookup_id(&ids[3]).await.unwrap().is_none());
+    let first = producer.lookup_id(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(first.body_text(), "m0");
+}

@@ -263,3 +263,83 @@ async fn ping_fails_fast_when_no_broker_listens() {
     assert!(mq::ping(&addr, Duration::from_millis(500)).await.is_err());
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+/// Sends `message` on a raw connection (no client-side checks) and returns
+/// the broker's answer.
+async fn raw_send(addr: std::net::SocketAddr, message: Message) -> FrameBody {
+    let mut conn = Framed::new(
+        TcpStream::connect(addr).await.unwrap(),
+        FrameCodec::new(16 << 20),
+    );
+    let body = FrameBody::Send {
+        oneway: false,
+        message,
+    };
+    conn.send(Frame {
+        request_id: 5,
+        body,
+    })
+    .await
+    .unwrap();
+    match conn.next().await.unwrap().unwrap() {
+        Inbound::Frame(f) => f.body,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_keys_and_properties_overflow_a_record_is_refused_before_it_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    // A 4 MiB body and 3.9 MB of keys: the frame fits, the record would not
+    // fit a delivery frame (nor what recovery believes).
+    let mut huge = Message::new("wide", vec![7u8; 4 * 1024 * 1024]);
+    for i in 0..60 {
+        huge = huge.with_key(format!("{i:02}{}", "k".repeat(65_000)));
+    }
+
+    let answer = raw_send(broker.addr, huge).await;
+
+    let FrameBody::Error { code, message } = answer else {
+        panic!("stored and acknowledged: {answer:?}");
+    };
+    assert_eq!(code, ErrorCode::BodyTooLarge);
+    assert!(message.contains("limit is 1048576 bytes"), "{message}");
+    let topics = admin_get(&broker.admin_addr.to_string(), "/topics").await;
+    let stored = topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["topic"] == "wide" && t["messages"] != 0);
+    assert!(!stored, "the refused message was stored");
+
+    // At the limits (4 MiB body, just under 1 MiB of keys) a message is
+    // stored, delivered, and still there after a restart.
+    let mut widest = Message::new("wide", vec![7u8; 4 * 1024 * 1024]);
+    for i in 0..15 {
+        widest = widest.with_key(format!("{i:02}{}", "k".repeat(65_000)));
+    }
+    let answer = raw_send(broker.addr, widest).await;
+    assert!(matches!(answer, FrameBody::SendOk(_)), "{answer:?}");
+    broker.shutdown().await;
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let got: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let g = got.clone();
+    let consumer = Consumer::start(
+        ConsumerConfig::new(&broker.addr.to_string(), "wide", "wide")
+            .from(mq::protocol::ConsumeFrom::Earliest),
+        move |m| {
+            g.lock().unwrap().push(m.keys.len());
+            async { ConsumeResult::Ack }
+        },
+    )
+    .await
+    .unwrap();
+    wait_until(Duration::from_secs(10), "the widest message", || {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(*got.lock().unwrap(), vec![15]);
+    consumer.shutdown().await;
+    broker.shutdown().await;
+}

@@ -10,9 +10,13 @@ use common::{admin_get, start_broker, wait_until};
 use mq::{ConsumeResult, Consumer, ConsumerConfig, Message, Producer};
 
 async fn consume_all(addr: &str, group: &str, expect: usize) -> Vec<String> {
+    consume_topic(addr, group, "small", expect).await
+}
+
+async fn consume_topic(addr: &str, group: &str, topic: &str, expect: usize) -> Vec<String> {
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
     let g = got.clone();
-    let consumer = Consumer::start(ConsumerConfig::new(addr, group, "small"), move |m| {
+    let consumer = Consumer::start(ConsumerConfig::new(addr, group, topic), move |m| {
         g.lock().unwrap().push(m.body_text());
         async { ConsumeResult::Ack }
     })
@@ -148,5 +152,78 @@ async fn retention_deletes_old_segments_but_keeps_the_active_one() {
         "key index not trimmed with the log"
     );
     producer.send(Message::new("small", "new")).await.unwrap();
+    broker.shutdown().await;
+}
+
+/// Messages of `topic` still indexed, as the admin API reports them.
+async fn retained(admin: &str, topic: &str) -> u64 {
+    let topics = admin_get(admin, "/topics").await;
+    topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["topic"] == topic)
+        .map_or(0, |t| t["messages"].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_emptied_by_retention_keeps_its_offsets_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = |c: &mut mq::BrokerConfig| {
+        c.segment_size = 4096;
+        c.default_queues = 1;
+        c.retention = Duration::from_millis(300);
+        c.retention_check_interval = Duration::from_millis(100);
+    };
+    let broker = start_broker(dir.path(), settings).await;
+    let (addr, admin) = (broker.addr.to_string(), broker.admin_addr.to_string());
+    let producer = Producer::connect(&addr).await.unwrap();
+    for i in 0..30 {
+        producer
+            .send(Message::new(
+                "emptied",
+                format!("old-{i}-{}", "x".repeat(200)),
+            ))
+            .await
+            .unwrap();
+    }
+    assert_eq!(consume_topic(&addr, "g", "emptied", 30).await.len(), 30);
+    // Other traffic moves the log on until retention removed every old message.
+    for i in 0..20 {
+        producer
+            .send(Message::new("filler", format!("f-{i}-{}", "x".repeat(200))))
+            .await
+            .unwrap();
+    }
+    let mut gone = false;
+    for _ in 0..100 {
+        if retained(&admin, "emptied").await == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "retention never removed the consumed messages");
+    producer.close().await;
+    broker.shutdown().await;
+
+    // Act: restart, send new messages, then the group comes back.
+    let broker = start_broker(dir.path(), settings).await;
+    let addr = broker.addr.to_string();
+    let producer = Producer::connect(&addr).await.unwrap();
+    let mut receipts = Vec::new();
+    for i in 0..10 {
+        receipts.push(
+            producer
+                .send(Message::new("emptied", format!("new-{i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let got = consume_topic(&addr, "g", "emptied", 10).await;
+
+    // Assert: offsets went on from 30, and the group got all ten.
+    assert_eq!(receipts[0].queue_offset, 30, "queue offsets restarted");
+    assert_eq!(got.len(), 10);
     broker.shutdown().await;
 }

@@ -293,3 +293,52 @@ async fn check_back_counts_survive_a_broker_restart_so_the_maximum_holds_across_
     assert_eq!(txns["pending"], 0, "{txns}");
     producer.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_and_a_rollback_sent_together_get_exactly_one_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let addr = broker.addr.to_string();
+    let asked = Arc::new(AtomicU32::new(0));
+    let producer = TransactionProducer::connect(&addr, "race", checker(TxnState::Unknown, asked))
+        .await
+        .unwrap();
+    let (consumer, seen) = collect(ConsumerConfig::new(&addr, "race", "race")).await;
+
+    let mut commits_won = 0;
+    for i in 0..20 {
+        let half = producer
+            .send_half(Message::new("race", format!("h{i}")))
+            .await
+            .unwrap();
+        // Both requests are in flight at once on one connection.
+        let (commit, rollback) = tokio::join!(
+            producer.end(&half.id, TxnState::Commit),
+            producer.end(&half.id, TxnState::Rollback)
+        );
+
+        assert!(
+            commit.is_ok() != rollback.is_ok(),
+            "half {i}: commit {commit:?}, rollback {rollback:?}: exactly one must win"
+        );
+        let loser = commit.as_ref().err().or(rollback.as_ref().err()).unwrap();
+        assert_eq!(loser.code(), mq::ErrorCode::Conflict, "{loser}");
+        commits_won += commit.is_ok() as usize;
+        // The same decision again is simply done.
+        let again = if commit.is_ok() {
+            TxnState::Commit
+        } else {
+            TxnState::Rollback
+        };
+        producer.end(&half.id, again).await.unwrap();
+    }
+
+    wait_until(Duration::from_secs(5), "every committed half", || {
+        seen.lock().unwrap().len() >= commits_won
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(bodies(&seen).len(), commits_won);
+    consumer.shutdown().await;
+    broker.shutdown().await;
+}

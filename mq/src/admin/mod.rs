@@ -65,6 +65,7 @@ impl IntoResponse for ApiError {
         let code = self.0.code();
         let status = match code {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::InvalidRequest | ErrorCode::Malformed => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

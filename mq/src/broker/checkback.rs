@@ -8,16 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::BrokerCore;
-use crate::error::{Error, Result};
+use super::txn::{Begin, Outcome};
+use crate::error::{Error, ErrorCode, Result};
 use crate::message::{
     Message, MessageId, PROPERTY_PRODUCER_GROUP, RecordHeader, decode_record, now_ms,
 };
 use crate::protocol::{Frame, FrameBody, SendReceipt, TxnState};
 use crate::storage::index::{HALF_TOPIC, TXN_OP_TOPIC};
 use crate::storage::txn_checks;
-
-/// Tag of the op record that discards a half nobody decided.
-const DISCARD: &str = "discard";
 
 impl BrokerCore {
     /// Stores a half message of `group`: invisible until committed.
@@ -27,6 +25,8 @@ impl BrokerCore {
                 "a half message needs a producer group".into(),
             ));
         }
+        crate::message::validate_topic(group)
+            .map_err(|_| Error::Invalid(format!("bad producer group {group:?}")))?;
         m.validate()?;
         if m.deliver_at_ms.is_some() || m.properties.keys().any(|k| k.starts_with("MQ_DELAY")) {
             return Err(Error::Invalid(
@@ -58,7 +58,8 @@ impl BrokerCore {
     }
 
     /// Decides the half message `id`; `Unknown` changes nothing. A half
-    /// already decided is refused with `NotFound`.
+    /// decided the other way is refused with `Conflict`, one no longer known
+    /// with `NotFound`; the same decision twice is done.
     pub async fn end_transaction(&self, id: &str, group: &str, state: TxnState) -> Result<()> {
         let id: MessageId = id.parse()?;
         if id.instance != self.store.instance {
@@ -71,25 +72,42 @@ impl BrokerCore {
                 tracing::debug!(%id, group, "transaction outcome unknown; asking again later");
                 Ok(())
             }
-            TxnState::Commit => self.resolve(id.offset, Some(group), None).await,
-            TxnState::Rollback => self.resolve(id.offset, Some(group), Some("rollback")).await,
+            TxnState::Commit => self.resolve(id.offset, Some(group), Outcome::Commit).await,
+            TxnState::Rollback => {
+                self.resolve(id.offset, Some(group), Outcome::Rollback)
+                    .await
+            }
         }
     }
 
-    /// Stores the outcome of a half: its copy in its topic (`op` = None) or
-    /// an op record tagged `op`.
-    async fn resolve(&self, log_offset: u64, group: Option<&str>, op: Option<&str>) -> Result<()> {
-        if !self.txns.begin_resolve(log_offset, group)? {
-            return Ok(()); // already being decided
+    /// Stores the outcome of a half — its copy in its topic (commit) or an
+    /// op record — unless another resolution is under way: then waits for
+    /// it and answers done if it decided the same, `Conflict` if not.
+    async fn resolve(&self, log_offset: u64, group: Option<&str>, outcome: Outcome) -> Result<()> {
+        loop {
+            match self.txns.begin_resolve(log_offset, group, outcome)? {
+                Begin::Started => break,
+                Begin::Decided(other) => return agree(other, outcome),
+                Begin::InProgress(other, mut done) => {
+                    let stored = match done.wait_for(Option::is_some).await {
+                        Ok(v) => *v == Some(true),
+                        Err(_) => false,
+                    };
+                    if stored {
+                        return agree(other, outcome);
+                    }
+                    // The other resolution failed: try again ourselves.
+                }
+            }
         }
         let stored = async {
             let half = self.store.read(log_offset).await?;
-            let item = match op {
-                None => self.release_item(half, 0),
-                Some(tag) => {
+            let item = match outcome {
+                Outcome::Commit => self.release_item(half, 0),
+                Outcome::Rollback | Outcome::Discard => {
                     let record = Message {
                         topic: half.topic,
-                        tag: tag.to_string(),
+                        tag: outcome.name().to_string(),
                         keys: half.keys,
                         properties: half.properties,
                         born_at_ms: now_ms(),
@@ -108,13 +126,28 @@ impl BrokerCore {
             self.store.append(vec![item]).await.map(|_| ())
         }
         .await;
-        self.txns.finish_resolve(log_offset, stored.is_ok());
+        self.txns
+            .finish_resolve(log_offset, outcome, stored.is_ok());
         if stored.is_ok() {
-            let name = op.unwrap_or("commit");
-            metrics::counter!("mq_txn_outcomes_total", "outcome" => name.to_string()).increment(1);
+            metrics::counter!("mq_txn_outcomes_total", "outcome" => outcome.name()).increment(1);
         }
         stored
     }
+}
+
+/// The answer to a resolution that found the half decided as `decided`.
+fn agree(decided: Outcome, wanted: Outcome) -> Result<()> {
+    if decided == wanted {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        code: ErrorCode::Conflict,
+        message: format!(
+            "the transaction was already decided ({}); {} refused",
+            decided.name(),
+            wanted.name()
+        ),
+    })
 }
 
 /// Registers the halves recovery found undecided, with the check-back
@@ -166,12 +199,15 @@ pub async fn run(core: Arc<BrokerCore>) {
         let now = now_ms();
         let plan = core.txns.plan(now, c.txn_check_max, interval, retry);
         for off in plan.discard {
-            match core.resolve(off, None, Some(DISCARD)).await {
+            match core.resolve(off, None, Outcome::Discard).await {
                 Ok(()) => {
                     tracing::warn!(id = %core.store.message_id(off), checks = c.txn_check_max,
                         "half message discarded: never decided");
                     metrics::counter!("mq_txn_discarded_total").increment(1);
                     core.txns.count_discard();
+                }
+                Err(e) if matches!(e.code(), ErrorCode::Conflict | ErrorCode::NotFound) => {
+                    tracing::debug!(error = %e, "half message decided before its discard");
                 }
                 Err(e) => tracing::error!(error = %e, "discarding a half message failed"),
             }

@@ -100,6 +100,7 @@ impl BrokerCore {
                 });
             }
             validate_topic(&m.topic)?;
+            m.validate_headers()?;
             if m.topic != topic_name {
                 return Err(Error::Invalid(
                     "a batch holds messages of one topic only".into(),

@@ -83,6 +83,9 @@ impl BrokerHandle {
         if let Err(e) = self.core.store.flush_offsets() {
             tracing::error!(error = %e, "writing consumer offsets at shutdown failed");
         }
+        if let Err(e) = self.core.store.close() {
+            tracing::error!(error = %e, "syncing the log at shutdown failed");
+        }
         tracing::info!("broker stopped");
     }
 

@@ -9,11 +9,11 @@
 //! One task sleeps until the next check-back is due, then pushes a
 //! `CheckTxn` frame to a live producer of the half's group.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::Frame;
@@ -28,11 +28,44 @@ pub struct Half {
     /// `storage::txn_checks`).
     pub checks: u32,
     pub next_check_ms: u64,
-    /// A commit or rollback is being stored.
-    pub resolving: bool,
+    /// An outcome is being stored; its result is announced on the channel.
+    pub resolving: Option<(Outcome, watch::Receiver<Option<bool>>)>,
     /// Due, but no producer of its group was connected.
     pub waiting: bool,
 }
+
+/// How a half message is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Commit,
+    Rollback,
+    /// Never decided: discarded after the last check-back.
+    Discard,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Commit => "commit",
+            Outcome::Rollback => "rollback",
+            Outcome::Discard => "discard",
+        }
+    }
+}
+
+/// What [`Transactions::begin_resolve`] found.
+pub enum Begin {
+    /// The caller stores the outcome, then calls `finish_resolve`.
+    Started,
+    /// Another outcome is being stored; the channel turns `Some(stored)`.
+    InProgress(Outcome, watch::Receiver<Option<bool>>),
+    /// Decided a moment ago.
+    Decided(Outcome),
+}
+
+/// Recent decisions remembered, so a late or repeated answer hears what
+/// the half became.
+const REMEMBERED_DECISIONS: usize = 4096;
 
 /// Pending half messages and the producers connected per group.
 #[derive(Default)]
@@ -49,6 +82,10 @@ struct Inner {
     schedule: BTreeSet<(u64, u64)>,
     producers: HashMap<String, Vec<(u64, mpsc::UnboundedSender<Frame>)>>,
     next_producer: usize,
+    /// Senders announcing the result of resolutions in progress.
+    announcers: HashMap<u64, watch::Sender<Option<bool>>>,
+    /// Recent decisions, oldest first (at most [`REMEMBERED_DECISIONS`]).
+    decided: VecDeque<(u64, Outcome)>,
 }
 
 impl Transactions {
@@ -75,7 +112,7 @@ impl Transactions {
                 stored_at_ms,
                 checks,
                 next_check_ms: first_check_ms,
-                resolving: false,
+                resolving: None,
                 waiting: false,
             },
         );
@@ -157,10 +194,19 @@ impl Transactions {
         }
     }
 
-    /// Marks a half as being resolved. `Ok(false)`: someone else already is.
-    pub fn begin_resolve(&self, log_offset: u64, group: Option<&str>) -> Result<bool> {
+    /// Starts resolving a half as `outcome`, unless another resolution is
+    /// in progress or it was decided a moment ago (see [`Begin`]).
+    pub fn begin_resolve(
+        &self,
+        log_offset: u64,
+        group: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<Begin> {
         let mut s = self.lock();
         let Some(h) = s.halves.get_mut(&log_offset) else {
+            if let Some(&(_, o)) = s.decided.iter().rev().find(|(off, _)| *off == log_offset) {
+                return Ok(Begin::Decided(o));
+            }
             return Err(Error::Refused {
                 code: ErrorCode::NotFound,
                 message: "no pending half message with this id (already decided?)".into(),
@@ -172,18 +218,32 @@ impl Transactions {
                 h.group
             )));
         }
-        Ok(!std::mem::replace(&mut h.resolving, true))
+        if let Some((o, rx)) = &h.resolving {
+            return Ok(Begin::InProgress(*o, rx.clone()));
+        }
+        let (tx, rx) = watch::channel(None);
+        h.resolving = Some((outcome, rx));
+        s.announcers.insert(log_offset, tx);
+        Ok(Begin::Started)
     }
 
-    /// Ends a resolution: removes the half once its outcome is durable.
-    pub fn finish_resolve(&self, log_offset: u64, stored: bool) {
+    /// Ends a resolution: removes the half once its outcome is durable, and
+    /// tells whoever waited on it.
+    pub fn finish_resolve(&self, log_offset: u64, outcome: Outcome, stored: bool) {
         let mut s = self.lock();
         if stored {
             if let Some(h) = s.halves.remove(&log_offset) {
                 s.schedule.remove(&(h.next_check_ms, log_offset));
             }
+            if s.decided.len() >= REMEMBERED_DECISIONS {
+                s.decided.pop_front();
+            }
+            s.decided.push_back((log_offset, outcome));
         } else if let Some(h) = s.halves.get_mut(&log_offset) {
-            h.resolving = false;
+            h.resolving = None;
+        }
+        if let Some(tx) = s.announcers.remove(&log_offset) {
+            tx.send_replace(Some(stored));
         }
         metrics::gauge!("mq_half_pending").set(s.halves.len() as f64);
     }
@@ -204,7 +264,7 @@ impl Transactions {
             let Some(h) = s.halves.get(&off).cloned() else {
                 continue;
             };
-            if h.resolving {
+            if h.resolving.is_some() {
                 continue; // its outcome is being stored
             }
             if h.checks >= max {
@@ -250,4 +310,33 @@ fn pick(s: &mut Inner, group: &str) -> Option<mpsc::UnboundedSender<Frame>> {
         return None;
     }
     Some(v[n % v.len()].1.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_resolution_waits_for_the_first_and_hears_its_outcome() {
+        let txns = Transactions::default();
+        txns.add(100, "g", 0, 0, 0);
+        assert!(matches!(
+            txns.begin_resolve(100, None, Outcome::Discard).unwrap(),
+            Begin::Started
+        ));
+
+        let Begin::InProgress(first, mut rx) =
+            txns.begin_resolve(100, Some("g"), Outcome::Commit).unwrap()
+        else {
+            panic!("a second resolution must not start");
+        };
+        txns.finish_resolve(100, Outcome::Discard, true);
+
+        assert_eq!(first, Outcome::Discard);
+        assert_eq!(*rx.borrow_and_update(), Some(true));
+        assert!(matches!(
+            txns.begin_resolve(100, Some("g"), Outcome::Commit).unwrap(),
+            Begin::Decided(Outcome::Discard)
+        ));
+    }
 }

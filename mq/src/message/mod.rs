@@ -19,6 +19,20 @@ use crate::error::{Error, Result};
 /// Largest body the broker accepts (4 MiB).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Largest encoded size of everything in a message but its body — tag,
+/// keys, properties, sharding key — together (1 MiB). With the body limit
+/// this keeps every record the broker writes (originals, retry and dead
+/// letter copies with their longer topic names, half messages with their
+/// producer group) below [`MAX_RECORD_BYTES`].
+pub const MAX_HEADERS_BYTES: usize = 1024 * 1024;
+
+/// Largest record payload the broker writes: one record must fit in one
+/// delivery frame of the client's decoder, and recovery must believe it.
+pub const MAX_RECORD_BYTES: usize = crate::protocol::DEFAULT_MAX_FRAME - 64 * 1024;
+
+/// Longest string a record can hold (a tag, key, property name or value).
+const MAX_STRING: usize = u16::MAX as usize;
+
 /// Property asking the broker to delay a message by one of its delay levels
 /// (1-based: level 16 is the 16th step of `MQ_DELAY_LEVELS`, 30 minutes by
 /// default). The broker resolves and removes it.
@@ -111,6 +125,47 @@ impl Message {
         validate_topic(&self.topic)?;
         if self.tag.contains("||") || self.tag.trim() != self.tag {
             return Err(Error::Invalid(format!("bad tag {:?}", self.tag)));
+        }
+        self.validate_headers()
+    }
+
+    /// Checks what travels beside the body: every string fits its 16-bit
+    /// length, the lists their 16-bit counts, and all of it together
+    /// [`MAX_HEADERS_BYTES`].
+    pub fn validate_headers(&self) -> Result<()> {
+        let strings = std::iter::once(("tag", &self.tag))
+            .chain(self.keys.iter().map(|k| ("key", k)))
+            .chain(
+                self.properties
+                    .iter()
+                    .flat_map(|(k, v)| [("property name", k), ("property value", v)]),
+            )
+            .chain(self.sharding_key.iter().map(|k| ("sharding key", k)));
+        let mut total = 0usize;
+        for (what, s) in strings {
+            if s.len() > MAX_STRING {
+                return Err(Error::Invalid(format!(
+                    "a {what} of {} bytes is longer than the limit of {MAX_STRING} bytes",
+                    s.len()
+                )));
+            }
+            total += 2 + s.len();
+        }
+        if self.keys.len() > MAX_STRING || self.properties.len() > MAX_STRING {
+            return Err(Error::Invalid(format!(
+                "{} keys and {} properties: the limit is {MAX_STRING} of each",
+                self.keys.len(),
+                self.properties.len()
+            )));
+        }
+        if total > MAX_HEADERS_BYTES {
+            return Err(Error::Refused {
+                code: crate::ErrorCode::BodyTooLarge,
+                message: format!(
+                    "the tag, keys, properties and sharding key take {total} bytes; \
+                     the limit is {MAX_HEADERS_BYTES} bytes (1 MiB)"
+                ),
+            });
         }
         Ok(())
     }

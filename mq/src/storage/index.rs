@@ -147,6 +147,20 @@ impl TopicTable {
         v
     }
 
+    /// The next offset of every queue (see `queue_floors`).
+    pub fn floors(&self) -> super::queue_floors::Floors {
+        let mut floors = super::queue_floors::Floors::new();
+        for topic in self.all() {
+            for (i, q) in topic.queues.iter().enumerate() {
+                let end = q.read().unwrap_or_else(|e| e.into_inner()).end();
+                if end > 0 {
+                    floors.insert((topic.name.clone(), i as u32), end);
+                }
+            }
+        }
+        floors
+    }
+
     /// Drops index entries that point below `first_offset` (removed segments).
     pub fn trim_below(&self, first_offset: u64) {
         for topic in self.all() {

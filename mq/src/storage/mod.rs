@@ -7,8 +7,10 @@
 pub mod index;
 pub mod log;
 pub mod offsets;
+pub mod queue_floors;
 pub mod recovery;
 pub mod segment;
+pub mod shutdown_mark;
 pub mod summary;
 pub mod txn_checks;
 
@@ -20,7 +22,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::message::{
-    Message, MessageId, RecordHeader, StoredMessage, decode_record, encode_record, now_ms,
+    MAX_RECORD_BYTES, Message, MessageId, RecordHeader, StoredMessage, decode_record,
+    encode_record, now_ms,
 };
 use index::{
     DLQ_PREFIX, KeyIndex, RETRY_PREFIX, TXN_OP_TOPIC, Topic, TopicTable, is_scheduling_topic,
@@ -82,6 +85,12 @@ impl Store {
             truncated_bytes = rec.truncated_bytes,
             "store recovered"
         );
+        let mut rec = rec;
+        let clean_end = shutdown_mark::take(&config.dir)?;
+        let log_end = rec.segments.last().map(|s| s.base + s.len());
+        if rec.truncated_bytes > 0 || clean_end != log_end {
+            roll_after_crash(&mut rec.segments, &config)?;
+        }
         let segments = Arc::new(Segments::new(
             config.dir.join("log"),
             config.dir.join("index"),
@@ -144,7 +153,19 @@ impl Store {
     }
 
     /// Appends records durably (group commit); see [`log`].
+    /// A record larger than [`MAX_RECORD_BYTES`] is refused, and with it the
+    /// whole call: nothing is stored that recovery or a client could not read.
     pub async fn append(&self, items: Vec<AppendItem>) -> Result<Vec<Appended>> {
+        if let Some(big) = items.iter().find(|i| i.record.len() > MAX_RECORD_BYTES) {
+            return Err(Error::Refused {
+                code: crate::error::ErrorCode::BodyTooLarge,
+                message: format!(
+                    "a record of {} bytes for {} exceeds the limit of {MAX_RECORD_BYTES} bytes",
+                    big.record.len(),
+                    big.topic.name
+                ),
+            });
+        }
         self.writer.append(items).await
     }
 
@@ -200,37 +221,48 @@ impl Store {
     }
 
     /// Deletes whole segments (never the active one) whose newest record is
-    /// older than the retention; returns how many were deleted.
+    /// older than the retention; returns how many were deleted. The queues'
+    /// next offsets are written first (see `queue_floors`), so a queue
+    /// emptied here keeps its offsets across a restart.
     pub fn apply_retention(&self) -> Result<usize> {
         let cutoff = now_ms().saturating_sub(self.config.retention.as_millis() as u64);
         let floor = self.retention_floor.load(Ordering::Relaxed);
         let all = self.segments.all();
-        let mut removed = 0;
-        for seg in all.iter().take(all.len().saturating_sub(1)) {
-            if seg.newest_ms() >= cutoff {
-                break;
+        let mut doomed = Vec::new();
+        for (i, seg) in all.iter().enumerate().take(all.len().saturating_sub(1)) {
+            let next_base = all[i + 1].base;
+            if seg.newest_ms() >= cutoff || floor < next_base {
+                break; // too new, or holds a pending delayed or half message
             }
-            let next_base = self
-                .segments
-                .all()
-                .get(1)
-                .map(|s| s.base)
-                .unwrap_or(u64::MAX);
-            if floor < next_base {
-                break; // holds a pending delayed or half message
-            }
-            self.topics.trim_below(next_base);
-            self.keys.trim_below(next_base);
+            doomed.push((seg.clone(), next_base));
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        queue_floors::write(&self.config.dir, &self.topics.floors())?;
+        for (seg, next_base) in &doomed {
+            self.topics.trim_below(*next_base);
+            self.keys.trim_below(*next_base);
             self.segments.remove(seg.base);
             std::fs::remove_file(&seg.path)?;
             let _ = std::fs::remove_file(summary::path(&self.segments.index_dir, seg.base));
-            removed += 1;
             tracing::info!(segment = %seg.path.display(), "retention deleted segment");
         }
-        if removed > 0 {
-            segment::sync_dir(&self.segments.dir)?;
-        }
-        Ok(removed)
+        segment::sync_dir(&self.segments.dir)?;
+        Ok(doomed.len())
+    }
+
+    /// Syncs the log and writes the clean-shutdown mark (see
+    /// `shutdown_mark`); called once the broker stopped serving.
+    pub fn close(&self) -> Result<()> {
+        let end = match self.segments.active() {
+            Some(seg) => {
+                seg.sync()?;
+                seg.base + seg.len()
+            }
+            None => return Ok(()),
+        };
+        shutdown_mark::write(&self.config.dir, end)
     }
 
     pub fn flush_offsets(&self) -> Result<()> {
@@ -241,6 +273,31 @@ impl Store {
     pub fn log_bytes(&self) -> u64 {
         self.segments.all().iter().map(|s| s.len()).sum()
     }
+}
+
+/// After a crash, continues the log in a fresh segment past every offset
+/// the last one could have handed out (a record never crosses a segment's
+/// capacity), so no message id is handed out twice.
+fn roll_after_crash(segments: &mut Vec<segment::Segment>, config: &StoreConfig) -> Result<()> {
+    let Some(last) = segments.last() else {
+        return Ok(());
+    };
+    let next = last.base + config.segment_size.max(last.len());
+    last.seal()?;
+    let fresh = segment::Segment::create(&config.dir.join("log"), next)?;
+    if last.is_empty() {
+        let empty = segments.pop().expect("a last segment");
+        std::fs::remove_file(&empty.path)?;
+        segment::sync_dir(&config.dir.join("log"))?;
+    } else {
+        summary::build_for_sealed(&last.path, &config.dir.join("index"), last.base)?;
+    }
+    tracing::info!(
+        next,
+        "unclean shutdown: continuing the log in a fresh segment"
+    );
+    segments.push(fresh);
+    Ok(())
 }
 
 /// Queue count for a topic by its kind.

@@ -186,6 +186,18 @@ pub fn recover(
         segments.push(Segment::open(path, base, good_len, newest)?);
     }
 
+    // Queues that retention emptied continue from where they had got to.
+    for ((name, queue), next) in super::queue_floors::load(dir)? {
+        let queues = state.queues.entry(name).or_default();
+        if queues.len() <= queue as usize {
+            queues.resize_with(queue as usize + 1, QueueEntries::default);
+        }
+        let q = &mut queues[queue as usize];
+        if q.entries.is_empty() {
+            q.base = q.base.max(next);
+        }
+    }
+
     let topics = TopicTable::default();
     for (name, queues) in state.queues {
         let mut topic = Topic::new(&name, queues_for(&name).max(queues.len() as u32));
