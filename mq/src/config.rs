@@ -38,6 +38,9 @@ pub struct BrokerConfig {
     pub txn_check_interval: Duration,
     /// Check-backs before an undecided half message is discarded (`MQ_TXN_CHECK_MAX`).
     pub txn_check_max: u32,
+    /// Testing only (`MQ_FAULT_FILE`): while this file holds `write` or
+    /// `sync`, the log's writes or fsyncs fail (see `storage::faults`).
+    pub fault_file: Option<PathBuf>,
 }
 
 /// The default delay levels (RocketMQ's, 18 levels; level 16 is 30 minutes).
@@ -68,6 +71,7 @@ impl BrokerConfig {
             txn_check_after: Duration::from_secs(6),
             txn_check_interval: Duration::from_secs(30),
             txn_check_max: 15,
+            fault_file: None,
         }
     }
 
@@ -141,6 +145,9 @@ impl BrokerConfig {
         if let Some(v) = var("MQ_OFFSET_FLUSH_INTERVAL") {
             c.offset_flush_interval = parse_duration(&v)?;
         }
+        if let Some(v) = var("MQ_FAULT_FILE") {
+            c.fault_file = Some(v.into());
+        }
         if let Some(v) = var("MQ_RECOVERY") {
             c.cut_damaged_tail = match v.as_str() {
                 "truncate" => true,
@@ -165,6 +172,7 @@ impl BrokerConfig {
             // One queue per retry step, plus one for immediate resends.
             retry_levels: self.retry_schedule.len() as u32 + 1,
             cut_damaged_tail: self.cut_damaged_tail,
+            fault_file: self.fault_file.clone(),
         }
     }
 }

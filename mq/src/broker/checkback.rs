@@ -3,19 +3,17 @@
 //! check-back task, and restoring pending halves (with their check-back
 //! counts) after a restart.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::BrokerCore;
 use super::txn::{Begin, Outcome};
 use crate::error::{Error, ErrorCode, Result};
-use crate::message::{
-    Message, MessageId, PROPERTY_PRODUCER_GROUP, RecordHeader, decode_record, now_ms,
-};
+use crate::message::{Message, MessageId, PROPERTY_PRODUCER_GROUP, RecordHeader, now_ms};
 use crate::protocol::{Frame, FrameBody, SendReceipt, TxnState};
 use crate::storage::index::{HALF_TOPIC, TXN_OP_TOPIC};
-use crate::storage::txn_checks;
+use crate::storage::{report_unreadable, txn_checks};
 
 impl BrokerCore {
     /// Stores a half message of `group`: invisible until committed.
@@ -47,8 +45,9 @@ impl BrokerCore {
             .store
             .prepare(&self.store.topic(HALF_TOPIC), header, &m);
         let a = self.store.append(vec![item]).await?;
+        let at = a[0].log_offset;
         self.txns
-            .add(a[0].log_offset, group, a[0].stored_at_ms, first_check, 0);
+            .add(at, at, group, a[0].stored_at_ms, first_check, 0);
         metrics::counter!("mq_txn_halves_total").increment(1);
         Ok(SendReceipt {
             id: self.store.message_id(a[0].log_offset).to_string(),
@@ -101,7 +100,10 @@ impl BrokerCore {
             }
         }
         let stored = async {
-            let half = self.store.read(log_offset).await?;
+            // Retention does not move the record while it is read and decided.
+            let _moving = self.scheduling.read().await;
+            let at = self.txns.location(log_offset).unwrap_or(log_offset);
+            let half = self.store.read(at).await?;
             let item = match outcome {
                 Outcome::Commit => self.release_item(half, 0),
                 Outcome::Rollback | Outcome::Discard => {
@@ -150,9 +152,10 @@ fn agree(decided: Outcome, wanted: Outcome) -> Result<()> {
     })
 }
 
-/// Registers the halves recovery found undecided, with the check-back
-/// counts written before the restart.
-pub async fn restore(core: &BrokerCore, unresolved: &BTreeSet<u64>) -> Result<()> {
+/// Registers the halves recovery found undecided (id → log offset), with
+/// the check-back counts written before the restart. Records are read a
+/// chunk at a time; one that cannot be read is skipped and reported.
+pub async fn restore(core: &BrokerCore, unresolved: &BTreeMap<u64, u64>) -> Result<()> {
     let Some(topic) = core.store.topics.get(HALF_TOPIC) else {
         return Ok(());
     };
@@ -160,32 +163,51 @@ pub async fn restore(core: &BrokerCore, unresolved: &BTreeSet<u64>) -> Result<()
     let checks = tokio::task::spawn_blocking(move || txn_checks::load(&dir))
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let ids: HashMap<u64, u64> = unresolved.iter().map(|(&id, &at)| (at, id)).collect();
     let (min, max) = topic.queue_range(0);
-    let pending: Vec<(u64, u64)> = (min..max)
-        .filter_map(|o| topic.entry(0, o))
-        .filter(|e| unresolved.contains(&e.log_offset))
-        .map(|e| (e.log_offset, e.deliver_at_ms))
-        .collect();
-    let raw = core
-        .store
-        .read_raw(pending.iter().map(|p| p.0).collect())
-        .await?;
-    for (record, (offset, first_check)) in raw.iter().zip(&pending) {
-        let m = decode_record(record, core.store.instance, *offset)?;
-        let group = m.properties.get(PROPERTY_PRODUCER_GROUP).cloned();
-        core.txns.add(
-            *offset,
-            &group.unwrap_or_default(),
-            m.stored_at_ms,
-            *first_check,
-            checks.get(offset).copied().unwrap_or(0),
-        );
+    let mut restored = 0usize;
+    let mut chunk: Vec<(u64, u64, u64)> = Vec::with_capacity(RESTORE_CHUNK);
+    for o in min..max {
+        if let Some(e) = topic.entry(0, o) {
+            if let Some(&id) = ids.get(&e.log_offset) {
+                chunk.push((id, e.log_offset, e.deliver_at_ms));
+            }
+        }
+        if chunk.len() == RESTORE_CHUNK || (o + 1 == max && !chunk.is_empty()) {
+            let read = core
+                .store
+                .read_each_decoded(chunk.iter().map(|c| c.1).collect())
+                .await?;
+            for (m, &(id, at, first_check)) in read.into_iter().zip(&chunk) {
+                let m = match m {
+                    Ok(m) => m,
+                    Err(e) => {
+                        report_unreadable(at, "half message", &e);
+                        continue;
+                    }
+                };
+                let group = m.properties.get(PROPERTY_PRODUCER_GROUP).cloned();
+                core.txns.add(
+                    id,
+                    at,
+                    &group.unwrap_or_default(),
+                    m.stored_at_ms,
+                    first_check,
+                    checks.get(&id).copied().unwrap_or(0),
+                );
+                restored += 1;
+            }
+            chunk.clear();
+        }
     }
-    if !pending.is_empty() {
-        tracing::info!(pending = pending.len(), "half messages restored");
+    if restored > 0 {
+        tracing::info!(pending = restored, "half messages restored");
     }
     Ok(())
 }
+
+/// Half messages read at a time on start.
+const RESTORE_CHUNK: usize = 1024;
 
 /// Sends due check-backs and discards halves asked too often, until shutdown.
 pub async fn run(core: Arc<BrokerCore>) {
@@ -214,10 +236,20 @@ pub async fn run(core: Arc<BrokerCore>) {
         }
         if !plan.ask.is_empty() {
             persist_check_counts(&core).await;
-            let offsets = plan.ask.iter().map(|a| a.0).collect();
-            match core.store.read_raw(offsets).await {
+            let offsets = plan.ask.iter().map(|a| a.1).collect();
+            match core.store.read_each(offsets).await {
                 Ok(raw) => {
-                    for ((log_offset, out), record) in plan.ask.into_iter().zip(raw) {
+                    for ((id, log_offset, out), record) in plan.ask.into_iter().zip(raw) {
+                        let record = match record {
+                            Ok(r) => r,
+                            Err(e) => {
+                                if !matches!(e, Error::Io(_)) {
+                                    report_unreadable(log_offset, "half message", &e);
+                                    core.txns.forget(id);
+                                }
+                                continue;
+                            }
+                        };
                         let body = FrameBody::CheckTxn {
                             instance: core.store.instance,
                             log_offset,

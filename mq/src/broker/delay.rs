@@ -6,15 +6,16 @@
 //! recovery (see `storage::recovery`) that the delay is resolved; delays
 //! still unresolved after a restart are registered again from the index.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::BrokerCore;
-use crate::message::{decode_record, now_ms};
+use crate::message::now_ms;
 use crate::storage::index::DELAY_TOPIC;
+use crate::storage::report_unreadable;
 
 /// Most copies appended in one go.
 const MAX_BATCH: usize = 512;
@@ -65,6 +66,30 @@ impl DelayQueue {
         self.lock().by_offset.keys().next().copied()
     }
 
+    /// Pending (due ms, log offset) whose record lies below `log_offset`.
+    pub fn below(&self, log_offset: u64) -> Vec<(u64, u64)> {
+        self.lock()
+            .by_offset
+            .range(..log_offset)
+            .map(|(&off, &due)| (due, off))
+            .collect()
+    }
+
+    /// The record of a pending message moved from `from` to `to`.
+    pub fn moved(&self, due_ms: u64, from: u64, to: u64) {
+        let mut p = self.lock();
+        if p.by_due.remove(&(due_ms, from)) {
+            p.by_offset.remove(&from);
+            p.by_due.insert((due_ms, to));
+            p.by_offset.insert(to, due_ms);
+        }
+    }
+
+    /// Forgets a pending message whose record cannot be read.
+    pub fn forget(&self, due_ms: u64, log_offset: u64) {
+        self.remove(&[(due_ms, log_offset)]);
+    }
+
     /// Up to `limit` pending (log offset, due ms), soonest first.
     pub fn soonest(&self, limit: usize) -> Vec<(u64, u64)> {
         self.lock()
@@ -97,14 +122,15 @@ impl DelayQueue {
     }
 }
 
-/// Registers the delays recovery found unresolved.
-pub fn restore(core: &BrokerCore, unresolved: &BTreeSet<u64>) {
+/// Registers the delays recovery found unresolved (id → log offset).
+pub fn restore(core: &BrokerCore, unresolved: &BTreeMap<u64, u64>) {
     let Some(topic) = core.store.topics.get(DELAY_TOPIC) else {
         return;
     };
+    let pending: HashSet<u64> = unresolved.values().copied().collect();
     let (min, max) = topic.queue_range(0);
     for e in (min..max).filter_map(|o| topic.entry(0, o)) {
-        if unresolved.contains(&e.log_offset) {
+        if pending.contains(&e.log_offset) {
             core.delays.add(e.deliver_at_ms, e.log_offset);
         }
     }
@@ -120,9 +146,13 @@ pub async fn run(core: Arc<BrokerCore>) {
         tokio::pin!(notified);
         notified.as_mut().enable();
         let now = now_ms();
+        // Retention's copying forward waits while due records are released.
+        let moving = core.scheduling.read().await;
         let (due, next) = core.delays.due(now);
         if !due.is_empty() {
-            match release(&core, &due).await {
+            let released = release(&core, &due).await;
+            drop(moving);
+            match released {
                 Ok(()) => core.delays.remove(&due),
                 Err(e) => {
                     tracing::error!(error = %e, "storing due delayed messages failed; retrying in 1 s");
@@ -134,6 +164,7 @@ pub async fn run(core: Arc<BrokerCore>) {
             }
             continue;
         }
+        drop(moving);
         let wait = next.map_or(Duration::from_secs(3600), |d| {
             Duration::from_millis(d.saturating_sub(now))
         });
@@ -146,16 +177,20 @@ pub async fn run(core: Arc<BrokerCore>) {
     tracing::debug!("delay scheduler stopped: shutdown");
 }
 
-/// Appends the copies of the due records (due ms, log offset).
+/// Appends the copies of the due records (due ms, log offset); a record
+/// that cannot be read is skipped (and so dropped from the queue).
 async fn release(core: &BrokerCore, due: &[(u64, u64)]) -> crate::Result<()> {
     let offsets: Vec<u64> = due.iter().map(|d| d.1).collect();
-    let raw = core.store.read_raw(offsets.clone()).await?;
-    let mut items = Vec::with_capacity(raw.len());
-    for ((record, off), (due_ms, _)) in raw.iter().zip(offsets).zip(due) {
-        let m = decode_record(record, core.store.instance, off)?;
-        items.push(core.release_item(m, *due_ms));
+    let read = core.store.read_each_decoded(offsets).await?;
+    let mut items = Vec::with_capacity(read.len());
+    for (m, &(due_ms, off)) in read.into_iter().zip(due) {
+        match m {
+            Ok(m) => items.push(core.release_item(m, due_ms)),
+            Err(e) => report_unreadable(off, "delayed message", &e),
+        }
     }
+    let n = items.len() as u64;
     core.store.append(items).await?;
-    metrics::counter!("mq_delayed_released_total").increment(due.len() as u64);
+    metrics::counter!("mq_delayed_released_total").increment(n);
     Ok(())
 }

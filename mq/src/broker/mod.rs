@@ -5,6 +5,7 @@
 
 mod checkback;
 pub mod delay;
+mod forward;
 pub mod rebalance;
 mod start;
 pub mod subscription;
@@ -43,6 +44,9 @@ pub struct BrokerCore {
     pub delays: DelayQueue,
     /// Undecided half messages and the producers to ask about them.
     pub txns: txn::Transactions,
+    /// Held shared while a delayed or half record is read and released or
+    /// decided, exclusively while retention copies such records forward.
+    pub scheduling: tokio::sync::RwLock<()>,
 }
 
 impl BrokerCore {

@@ -49,11 +49,14 @@ impl Broker {
             shutdown: shutdown.clone(),
             delays: Default::default(),
             txns: Default::default(),
+            scheduling: Default::default(),
         });
         let unresolved = core.store.take_unresolved();
         super::delay::restore(&core, &unresolved);
         super::checkback::restore(&core, &unresolved).await?;
         crate::metrics::install();
+        // Old segments go before anything is served: a restart frees space.
+        retention_pass(&core).await;
         let mut tasks = vec![
             tokio::spawn(crate::server::run(listener, core.clone())),
             tokio::spawn(crate::admin::serve(admin_listener, core.clone())),
@@ -122,15 +125,26 @@ async fn retention(core: Arc<BrokerCore>) {
             _ = tokio::time::sleep(every) => {}
             _ = core.shutdown.cancelled() => break,
         }
-        let floor = [core.delays.min_log_offset(), core.txns.min_log_offset()];
-        core.store
-            .set_retention_floor(floor.into_iter().flatten().min().unwrap_or(u64::MAX));
-        let store = core.store.clone();
-        match tokio::task::spawn_blocking(move || store.apply_retention()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "retention failed"),
-            Err(e) => tracing::error!(error = %e, "retention task failed"),
-        }
+        retention_pass(&core).await;
     }
     tracing::debug!("retention stopped: shutdown");
+}
+
+/// Copies pending delayed and half records out of the segments old enough
+/// to go, then deletes those segments. A record that could not be copied
+/// keeps its segment (the retention floor).
+async fn retention_pass(core: &Arc<BrokerCore>) {
+    let cut = core.store.retention_cut();
+    if cut > 0 {
+        super::forward::forward_pending(core, cut).await;
+    }
+    let floor = [core.delays.min_log_offset(), core.txns.min_log_offset()];
+    core.store
+        .set_retention_floor(floor.into_iter().flatten().min().unwrap_or(u64::MAX));
+    let store = core.store.clone();
+    match tokio::task::spawn_blocking(move || store.apply_retention()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "retention failed"),
+        Err(e) => tracing::error!(error = %e, "retention task failed"),
+    }
 }

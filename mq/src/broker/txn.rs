@@ -21,7 +21,10 @@ use crate::protocol::Frame;
 /// One undecided half message.
 #[derive(Debug, Clone)]
 pub struct Half {
+    /// Log offset of the half as first stored: its message id.
     pub log_offset: u64,
+    /// Where its record is now (retention may have copied it forward).
+    pub at: u64,
     pub group: String,
     pub stored_at_ms: u64,
     /// Check-backs sent so far (kept across restarts, see
@@ -93,11 +96,14 @@ impl Transactions {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a half message, next checked at `first_check_ms`, that was
-    /// already asked about `checks` times (before a restart).
+    /// Registers a half message (id offset `log_offset`, record at `at`),
+    /// next checked at `first_check_ms`, that was already asked about
+    /// `checks` times (before a restart).
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &self,
         log_offset: u64,
+        at: u64,
         group: &str,
         stored_at_ms: u64,
         first_check_ms: u64,
@@ -108,6 +114,7 @@ impl Transactions {
             log_offset,
             Half {
                 log_offset,
+                at,
                 group: group.to_string(),
                 stored_at_ms,
                 checks,
@@ -154,9 +161,41 @@ impl Transactions {
         self.len() == 0
     }
 
-    /// Lowest log offset still pending (retention must keep it).
+    /// Lowest log offset of a pending half's record (retention must keep it).
     pub fn min_log_offset(&self) -> Option<u64> {
-        self.lock().halves.keys().next().copied()
+        self.lock().halves.values().map(|h| h.at).min()
+    }
+
+    /// Pending halves, not being resolved, whose record lies below
+    /// `log_offset`: (id offset, record's log offset).
+    pub fn below(&self, log_offset: u64) -> Vec<(u64, u64)> {
+        self.lock()
+            .halves
+            .values()
+            .filter(|h| h.at < log_offset && h.resolving.is_none())
+            .map(|h| (h.log_offset, h.at))
+            .collect()
+    }
+
+    /// Where the record of the pending half `id` is now.
+    pub fn location(&self, id: u64) -> Option<u64> {
+        self.lock().halves.get(&id).map(|h| h.at)
+    }
+
+    /// The record of the pending half `id` was copied to `at`.
+    pub fn moved(&self, id: u64, at: u64) {
+        if let Some(h) = self.lock().halves.get_mut(&id) {
+            h.at = at;
+        }
+    }
+
+    /// Forgets a pending half whose record cannot be read.
+    pub fn forget(&self, id: u64) {
+        let mut s = self.lock();
+        if let Some(h) = s.halves.remove(&id) {
+            s.schedule.remove(&(h.next_check_ms, id));
+        }
+        metrics::gauge!("mq_half_pending").set(s.halves.len() as f64);
     }
 
     /// A connection announced itself as a producer of `group`.
@@ -273,7 +312,7 @@ impl Transactions {
             }
             let asked = match pick(&mut s, &h.group) {
                 Some(out) => {
-                    plan.ask.push((off, out));
+                    plan.ask.push((off, h.at, out));
                     true
                 }
                 None => false,
@@ -295,7 +334,8 @@ impl Transactions {
 /// What the check-back task does next.
 #[derive(Default)]
 pub(super) struct Plan {
-    pub ask: Vec<(u64, mpsc::UnboundedSender<Frame>)>,
+    /// (id offset, record's log offset, producer to ask).
+    pub ask: Vec<(u64, u64, mpsc::UnboundedSender<Frame>)>,
     pub discard: Vec<u64>,
     pub next_ms: Option<u64>,
 }
@@ -319,7 +359,7 @@ mod tests {
     #[test]
     fn a_second_resolution_waits_for_the_first_and_hears_its_outcome() {
         let txns = Transactions::default();
-        txns.add(100, "g", 0, 0, 0);
+        txns.add(100, 100, "g", 0, 0, 0);
         assert!(matches!(
             txns.begin_resolve(100, None, Outcome::Discard).unwrap(),
             Begin::Started

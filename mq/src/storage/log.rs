@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 
+use super::faults::{Fault, Faults};
 use super::index::{IndexEntry, KeyIndex, Topic};
 use super::segment::{RECORD_HEADER, Segment};
 use crate::error::{Error, Result};
@@ -66,6 +67,8 @@ pub struct Segments {
     pub index_dir: PathBuf,
     pub capacity: u64,
     map: RwLock<BTreeMap<u64, Arc<Segment>>>,
+    /// Injected write and fsync failures (tests and the checker).
+    pub faults: Faults,
 }
 
 impl Segments {
@@ -74,6 +77,7 @@ impl Segments {
         index_dir: PathBuf,
         capacity: u64,
         segments: Vec<Segment>,
+        faults: Faults,
     ) -> Segments {
         let map = segments
             .into_iter()
@@ -84,6 +88,7 @@ impl Segments {
             index_dir,
             capacity,
             map: RwLock::new(map),
+            faults,
         }
     }
 
@@ -168,6 +173,7 @@ impl LogWriter {
             sync: mode == FlushMode::Sync,
             failed: None,
         };
+
         std::thread::Builder::new()
             .name("mq-log-writer".into())
             .spawn(move || {
@@ -193,10 +199,22 @@ struct Writer {
     segments: Arc<Segments>,
     keys: Arc<KeyIndex>,
     sync: bool,
-    /// After a failed write or sync the log is in an unknown state: refuse
-    /// everything until restart (recovery then decides what is durable).
-    failed: Option<String>,
+    /// After a failed write or sync the tail of the log is in an unknown
+    /// state: appends are refused until the writer has cut the log back to
+    /// where the failed group began and moved on to a fresh segment (tried
+    /// again every [`RECOVER_EVERY`], so it recovers once space returns).
+    failed: Option<Failure>,
 }
+
+struct Failure {
+    why: String,
+    last_try: Instant,
+    /// (segment base, length) where the failed group commit began.
+    start: (u64, u64),
+}
+
+/// How often a failed writer tries to recover.
+const RECOVER_EVERY: Duration = Duration::from_millis(100);
 
 /// Upper bound of bytes written per group commit.
 const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
@@ -216,14 +234,32 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if let Some(why) = &self.failed {
-                for r in batch {
-                    let _ = r
-                        .reply
-                        .send(Err(Error::Io(std::io::Error::other(why.clone()))));
+            if let Some(f) = &mut self.failed {
+                let recovered = f.last_try.elapsed() >= RECOVER_EVERY && {
+                    f.last_try = Instant::now();
+                    let start = f.start;
+                    match recover(&self.segments, start) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "log writer still cannot recover");
+                            false
+                        }
+                    }
+                };
+                if recovered {
+                    tracing::info!("log writer recovered: appending again");
+                    self.failed = None;
+                } else {
+                    let why = f.why.clone();
+                    for r in batch {
+                        let _ = r
+                            .reply
+                            .send(Err(Error::Io(std::io::Error::other(why.clone()))));
+                    }
+                    continue;
                 }
-                continue;
             }
+            let start = self.segments.active().map_or((0, 0), |s| (s.base, s.len()));
             match self.commit(&mut batch, &mut buf) {
                 Ok(results) => {
                     for (r, res) in batch.into_iter().zip(results) {
@@ -231,8 +267,13 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "log write failed; refusing further appends");
-                    self.failed = Some(e.to_string());
+                    tracing::error!(error = %e, "log write failed; refusing appends until the log is cut back");
+                    metrics::counter!("mq_log_write_failures_total").increment(1);
+                    self.failed = Some(Failure {
+                        why: e.to_string(),
+                        last_try: Instant::now() - RECOVER_EVERY,
+                        start,
+                    });
                     for r in batch {
                         let _ = r
                             .reply
@@ -330,15 +371,46 @@ impl Writer {
         if buf.is_empty() {
             return Ok(());
         }
+        self.segments.faults.check(Fault::Write)?;
         seg.append(buf, now, self.segments.capacity)?;
         buf.clear();
         if self.sync {
             let t = Instant::now();
+            self.segments.faults.check(Fault::Sync)?;
             seg.sync()?;
             metrics::histogram!("mq_fsync_seconds").record(t.elapsed().as_secs_f64());
         }
         Ok(())
     }
+}
+
+/// After a failed group commit that began at `start` (segment base,
+/// length): removes the segments it created, cuts the one it began in back
+/// to where it began (durably), and continues in a fresh segment past every
+/// offset the failed group could have used. Nothing of the failed group was
+/// acknowledged or indexed, so nothing acknowledged is cut.
+fn recover(segments: &Segments, start: (u64, u64)) -> Result<()> {
+    let (base, len) = start;
+    let mut next = base + segments.capacity.max(len);
+    let mut removed = false;
+    for seg in segments.all() {
+        if seg.base < base {
+            continue;
+        }
+        next = next.max(seg.base + segments.capacity.max(seg.len()));
+        if seg.base > base {
+            std::fs::remove_file(&seg.path)?;
+            segments.remove(seg.base);
+            removed = true;
+        } else {
+            seg.cut_to(len)?;
+        }
+    }
+    if removed {
+        super::segment::sync_dir(&segments.dir)?;
+    }
+    segments.push(Segment::create(&segments.dir, next)?);
+    Ok(())
 }
 
 /// Writes the summary of a sealed segment off the writer thread; if it
@@ -359,7 +431,8 @@ fn flusher(segments: Arc<Segments>, interval: Duration, stop: Arc<AtomicBool>) {
         std::thread::sleep(interval);
         if let Some(seg) = segments.active() {
             let t = Instant::now();
-            if let Err(e) = seg.sync() {
+            let synced = segments.faults.check(Fault::Sync).map_err(Error::from);
+            if let Err(e) = synced.and_then(|()| seg.sync()) {
                 tracing::error!(error = %e, "async flush failed");
             }
             metrics::histogram!("mq_fsync_seconds").record(t.elapsed().as_secs_f64());

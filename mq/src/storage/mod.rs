@@ -4,6 +4,7 @@
 //! check-back counts of pending half messages (`txn_checks`) and retention
 //! by age.
 
+pub mod faults;
 pub mod index;
 pub mod log;
 pub mod offsets;
@@ -14,7 +15,7 @@ pub mod shutdown_mark;
 pub mod summary;
 pub mod txn_checks;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,8 @@ pub struct StoreConfig {
     /// Cut the last segment at a damaged record even if valid ones follow
     /// (`MQ_RECOVERY=truncate`); by default the broker refuses to start.
     pub cut_damaged_tail: bool,
+    /// `MQ_FAULT_FILE`: see [`faults`] (testing only).
+    pub fault_file: Option<PathBuf>,
 }
 
 /// The open store.
@@ -60,9 +63,9 @@ pub struct Store {
     segments: Arc<Segments>,
     writer: LogWriter,
     config: StoreConfig,
-    /// Unresolved delayed and half messages found by recovery, until the
-    /// broker takes them (see [`Store::take_unresolved`]).
-    unresolved: Mutex<BTreeSet<u64>>,
+    /// Unresolved delayed and half messages found by recovery (id offset →
+    /// log offset), until the broker takes them (see [`Store::take_unresolved`]).
+    unresolved: Mutex<BTreeMap<u64, u64>>,
     /// Lowest log offset still needed by a pending delayed or half message:
     /// retention keeps the segment holding it.
     retention_floor: AtomicU64,
@@ -96,6 +99,7 @@ impl Store {
             config.dir.join("index"),
             config.segment_size,
             rec.segments,
+            faults::Faults::from_file(config.fault_file.clone()),
         ));
         let keys = Arc::new(rec.keys);
         let writer = LogWriter::start(segments.clone(), keys.clone(), config.flush);
@@ -112,13 +116,18 @@ impl Store {
         })
     }
 
+    /// Injected write and fsync failures (tests and the checker).
+    pub fn faults(&self) -> &faults::Faults {
+        &self.segments.faults
+    }
+
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
 
-    /// Log offsets of the delayed and half messages recovery found pending
-    /// (taken once; later calls get an empty set).
-    pub fn take_unresolved(&self) -> BTreeSet<u64> {
+    /// The delayed and half messages recovery found pending, id offset →
+    /// log offset of their record (taken once; later calls get an empty map).
+    pub fn take_unresolved(&self) -> BTreeMap<u64, u64> {
         std::mem::take(&mut *self.unresolved.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -184,6 +193,28 @@ impl Store {
             .map_err(|e| Error::Io(std::io::Error::other(e)))?
     }
 
+    /// Reads raw record payloads one by one: a record that cannot be read
+    /// fails alone (see [`report_unreadable`]).
+    pub async fn read_each(&self, log_offsets: Vec<u64>) -> Result<Vec<Result<bytes::Bytes>>> {
+        let segments = self.segments.clone();
+        tokio::task::spawn_blocking(move || log_offsets.iter().map(|&o| segments.read(o)).collect())
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))
+    }
+
+    /// Reads and decodes records one by one (see [`Store::read_each`]).
+    pub async fn read_each_decoded(
+        &self,
+        log_offsets: Vec<u64>,
+    ) -> Result<Vec<Result<StoredMessage>>> {
+        let raw = self.read_each(log_offsets.clone()).await?;
+        Ok(raw
+            .into_iter()
+            .zip(log_offsets)
+            .map(|(r, o)| r.and_then(|r| decode_record(&r, self.instance, o)))
+            .collect())
+    }
+
     pub async fn read(&self, log_offset: u64) -> Result<StoredMessage> {
         let raw = self.read_raw(vec![log_offset]).await?;
         decode_record(&raw[0], self.instance, log_offset)
@@ -218,6 +249,22 @@ impl Store {
             .zip(offsets)
             .map(|(r, o)| decode_record(r, self.instance, o))
             .collect()
+    }
+
+    /// The log offset below which every segment is old enough for
+    /// retention (0: none); pending records below it are copied forward
+    /// before retention runs (see `broker::forward`).
+    pub fn retention_cut(&self) -> u64 {
+        let cutoff = now_ms().saturating_sub(self.config.retention.as_millis() as u64);
+        let all = self.segments.all();
+        let mut cut = 0;
+        for (i, seg) in all.iter().enumerate().take(all.len().saturating_sub(1)) {
+            if seg.newest_ms() >= cutoff {
+                break;
+            }
+            cut = all[i + 1].base;
+        }
+        cut
     }
 
     /// Deletes whole segments (never the active one) whose newest record is
@@ -273,6 +320,14 @@ impl Store {
     pub fn log_bytes(&self) -> u64 {
         self.segments.all().iter().map(|s| s.len()).sum()
     }
+}
+
+/// Logs a record that cannot be read or decoded, with its position, and
+/// counts it (`mq_unreadable_records_total`): the caller skips it rather
+/// than fail everything around it.
+pub fn report_unreadable(log_offset: u64, what: &str, e: &Error) {
+    tracing::error!(log_offset, what, error = %e, "unreadable record skipped");
+    metrics::counter!("mq_unreadable_records_total", "what" => what.to_string()).increment(1);
 }
 
 /// After a crash, continues the log in a fresh segment past every offset

@@ -7,7 +7,7 @@
 //! sequence, an unknown format — means the directory cannot be trusted: the
 //! broker refuses to start and says why, rather than guess.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::Path;
 
@@ -28,9 +28,10 @@ pub struct Recovered {
     pub topics: TopicTable,
     pub keys: KeyIndex,
     pub records: u64,
-    /// Log offsets of delayed and half messages that no later record
-    /// resolved (no due copy, commit, rollback or discard yet).
-    pub unresolved: BTreeSet<u64>,
+    /// Delayed and half messages that no later record resolved (no due
+    /// copy, commit, rollback or discard yet): message id offset → log
+    /// offset of its newest record (retention may have copied it forward).
+    pub unresolved: BTreeMap<u64, u64>,
     /// Bytes cut off the tail of the last segment.
     pub truncated_bytes: u64,
 }
@@ -222,7 +223,7 @@ struct IndexBuilder {
     queues: HashMap<String, Vec<QueueEntries>>,
     keys: KeyIndex,
     records: u64,
-    unresolved: BTreeSet<u64>,
+    unresolved: BTreeMap<u64, u64>,
 }
 
 impl IndexBuilder {
@@ -256,7 +257,9 @@ impl IndexBuilder {
                 self.keys.add(&m.store_topic, k, m.log_offset);
             }
             if is_scheduling_topic(&m.store_topic) {
-                self.unresolved.insert(m.log_offset);
+                // A copy moved forward by retention names the first record.
+                let id = m.origin_offset.unwrap_or(m.log_offset);
+                self.unresolved.insert(id, m.log_offset);
             } else if let Some(origin) = m.origin_offset {
                 self.unresolved.remove(&origin);
             }

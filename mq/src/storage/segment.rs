@@ -31,6 +31,8 @@ pub struct Segment {
     allocated: AtomicU64,
     /// Newest store time of any record in the segment (ms), for retention.
     newest_ms: AtomicU64,
+    /// Bytes of records known durable (fsynced).
+    synced: AtomicU64,
 }
 
 impl Segment {
@@ -59,6 +61,7 @@ impl Segment {
             len: AtomicU64::new(0),
             allocated: AtomicU64::new(0),
             newest_ms: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
         })
     }
 
@@ -72,6 +75,7 @@ impl Segment {
             len: AtomicU64::new(len),
             allocated: AtomicU64::new(allocated),
             newest_ms: AtomicU64::new(newest_ms),
+            synced: AtomicU64::new(len),
         })
     }
 
@@ -116,12 +120,32 @@ impl Segment {
         self.file.set_len(len)?;
         self.file.sync_all()?;
         self.allocated.store(len, Ordering::Relaxed);
+        self.synced.fetch_max(len, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Cuts the segment back to `len` bytes of records and makes that
+    /// durable (after a failed write or fsync, see `log`).
+    pub fn cut_to(&self, len: u64) -> Result<()> {
+        self.file.set_len(len)?;
+        self.file.sync_all()?;
+        self.len.store(len, Ordering::Release);
+        self.allocated.store(len, Ordering::Relaxed);
+        self.synced.store(len, Ordering::Relaxed);
         Ok(())
     }
 
     /// fdatasync: after it returns, everything appended so far is durable.
     pub fn sync(&self) -> Result<()> {
-        Ok(self.file.sync_data()?)
+        let len = self.len();
+        self.file.sync_data()?;
+        self.synced.fetch_max(len, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Bytes of records known durable.
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Relaxed)
     }
 
     /// Reads the record at `pos` (relative to the segment), checking its
