@@ -162,6 +162,22 @@ impl BrokerConfig {
         Ok(c)
     }
 
+    /// Refuses settings that would lose messages: a retention shorter than
+    /// the longest retry delay deletes retry copies before they are due.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(longest) = self.retry_schedule.iter().max() {
+            if self.retention <= *longest {
+                return Err(Error::Invalid(format!(
+                    "MQ_RETENTION={} is not longer than the longest retry delay {} of \
+                     MQ_RETRY_SCHEDULE: retry copies would be deleted before they are due",
+                    humantime::format_duration(self.retention),
+                    humantime::format_duration(*longest)
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn store_config(&self) -> StoreConfig {
         StoreConfig {
             dir: self.data_dir.clone(),
@@ -240,5 +256,15 @@ mod tests {
         assert_eq!(levels.len(), 18);
         assert_eq!(levels[15], Duration::from_secs(30 * 60));
         assert!(parse_schedule("").is_err());
+    }
+
+    #[test]
+    fn a_retention_not_longer_than_the_retry_schedule_is_refused() {
+        let mut c = BrokerConfig::new("/tmp/x");
+        c.retention = Duration::from_secs(3600);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("MQ_RETENTION=1h"), "{err}");
+        c.retention = Duration::from_secs(3 * 3600);
+        c.validate().unwrap();
     }
 }

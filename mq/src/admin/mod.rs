@@ -187,7 +187,7 @@ async fn group(State(core): Core, Path(group): Path<String>) -> Result<Json<Valu
                 .push(json!({ "topic": st.topic, "tag_expr": st.tag_expr, "members": st.members }));
         }
     }
-    let dead = core.dead_letters(&group).await?.len();
+    let dead = core.dead_letter_count(&group);
     Ok(Json(json!({
         "group": group,
         "lag": total_lag,
@@ -227,11 +227,25 @@ async fn messages_by_key(
     )))
 }
 
+/// `?from=` (queue offset in the dead letter queue) and `?limit=` page the list.
+#[derive(Deserialize)]
+struct PageQuery {
+    from: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Dead letters listed per page unless asked for fewer.
+const DLQ_PAGE_LIMIT: usize = 1000;
+
 async fn dead_letters(
     State(core): Core,
     Path(group): Path<String>,
+    Query(page): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let dead = core.dead_letters(&group).await?;
+    let limit = page.limit.unwrap_or(DLQ_PAGE_LIMIT).min(DLQ_PAGE_LIMIT);
+    let dead = core
+        .dead_letters(&group, page.from.unwrap_or(0), limit)
+        .await?;
     Ok(Json(Value::Array(
         dead.iter().map(|m| m.to_json()).collect(),
     )))

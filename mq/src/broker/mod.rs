@@ -32,6 +32,13 @@ use crate::storage::{AppendItem, Store};
 use delay::DelayQueue;
 use subscription::{SubSettings, Subscription, SubscriptionHandle};
 
+/// Dead letters read at a time when looking for one.
+const DLQ_PAGE: usize = 256;
+
+/// Most messages in one batch: its acknowledgement (one receipt each) must
+/// fit a frame the client accepts.
+pub const MAX_BATCH_MESSAGES: usize = 65_536;
+
 /// State shared by every connection and background task.
 pub struct BrokerCore {
     pub store: Arc<Store>,
@@ -95,6 +102,12 @@ impl BrokerCore {
         let Some(first) = messages.first() else {
             return Ok(Vec::new());
         };
+        if messages.len() > MAX_BATCH_MESSAGES {
+            return Err(Error::Invalid(format!(
+                "a batch of {} messages: the limit is {MAX_BATCH_MESSAGES}",
+                messages.len()
+            )));
+        }
         let topic_name = first.topic.clone();
         for m in &messages {
             if m.body.len() > crate::message::MAX_BODY_BYTES {
@@ -187,15 +200,17 @@ impl BrokerCore {
                 )));
             }
             if n > 0 {
-                at = Some(now + levels[n - 1].as_millis() as u64);
+                at = Some(now.saturating_add(levels[n - 1].as_millis() as u64));
             }
         }
         if let Some(ms) = m.properties.remove(PROPERTY_DELAY_MS) {
-            let ms: u64 = ms
+            let delay: u64 = ms
                 .trim()
                 .parse()
                 .map_err(|_| Error::Invalid(format!("bad delay {ms:?}: milliseconds")))?;
-            at = Some(now + ms);
+            at = Some(now.checked_add(delay).ok_or_else(|| {
+                Error::Invalid(format!("delay {ms:?} ms reaches past the year 584 million"))
+            })?);
         }
         let at = at.filter(|&t| t > now);
         m.deliver_at_ms = at;
@@ -225,35 +240,66 @@ impl BrokerCore {
         self.store.prepare(&topic, header, &message)
     }
 
-    /// Messages in `group`'s dead letter queue, oldest first.
-    pub async fn dead_letters(&self, group: &str) -> Result<Vec<StoredMessage>> {
+    /// How many messages `group`'s dead letter queue holds (from the index;
+    /// nothing is read).
+    pub fn dead_letter_count(&self, group: &str) -> u64 {
+        self.store
+            .topics
+            .get(&format!("{DLQ_PREFIX}{group}"))
+            .map_or(0, |dlq| {
+                let (min, max) = dlq.queue_range(0);
+                max - min
+            })
+    }
+
+    /// Up to `limit` messages of `group`'s dead letter queue from its queue
+    /// offset `from`, oldest first (unreadable ones skipped and reported).
+    pub async fn dead_letters(
+        &self,
+        group: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
         let Some(dlq) = self.store.topics.get(&format!("{DLQ_PREFIX}{group}")) else {
             return Ok(Vec::new());
         };
         let (min, max) = dlq.queue_range(0);
-        let offsets: Vec<u64> = (min..max)
+        let offsets: Vec<u64> = (from.max(min)..max)
+            .take(limit)
             .filter_map(|o| dlq.entry(0, o))
             .map(|e| e.log_offset)
             .collect();
-        let raw = self.store.read_raw(offsets.clone()).await?;
-        raw.iter()
-            .zip(offsets)
-            .map(|(r, o)| crate::message::decode_record(r, self.store.instance, o))
-            .collect()
+        let read = self.store.read_each_decoded(offsets.clone()).await?;
+        let mut found = Vec::with_capacity(read.len());
+        for (m, off) in read.into_iter().zip(offsets) {
+            match m {
+                Ok(m) => found.push(m),
+                Err(e) => crate::storage::report_unreadable(off, "dead letter", &e),
+            }
+        }
+        Ok(found)
     }
 
     /// Sends a dead letter back to its group (at once, through the retry
     /// topic, so only that group sees it again). Returns the copy's receipt.
     pub async fn resend_dead_letter(&self, group: &str, id: &MessageId) -> Result<SendReceipt> {
-        let dead = self.dead_letters(group).await?;
-        let m = dead
-            .into_iter()
-            .rev()
-            .find(|m| m.id == *id)
-            .ok_or_else(|| Error::Refused {
-                code: ErrorCode::NotFound,
-                message: format!("no dead letter {id} in group {group}"),
-            })?;
+        // Newest first, a page at a time.
+        let (min, mut end) = self
+            .store
+            .topics
+            .get(&format!("{DLQ_PREFIX}{group}"))
+            .map_or((0, 0), |dlq| dlq.queue_range(0));
+        let mut found = None;
+        while found.is_none() && end > min {
+            let from = end.saturating_sub(DLQ_PAGE as u64).max(min);
+            let page = self.dead_letters(group, from, DLQ_PAGE).await?;
+            found = page.into_iter().rev().find(|m| m.id == *id);
+            end = from;
+        }
+        let m = found.ok_or_else(|| Error::Refused {
+            code: ErrorCode::NotFound,
+            message: format!("no dead letter {id} in group {group}"),
+        })?;
         let retry = self
             .store
             .topic(&format!("{RETRY_PREFIX}{group}%{}", m.topic));

@@ -31,6 +31,7 @@ impl Broker {
     /// Recovers the store, binds both listeners (port 0 works) and starts
     /// serving. Fails with [`Error::UntrustedDataDir`] on a damaged store.
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle> {
+        config.validate()?;
         let store_config = config.store_config();
         let store = tokio::task::spawn_blocking(move || Store::open(store_config))
             .await

@@ -193,10 +193,12 @@ impl KeyIndex {
             .push(log_offset);
     }
 
-    pub fn find(&self, topic: &str, key: &str) -> Vec<u64> {
+    /// The newest `limit` log offsets of messages of `topic` with `key`,
+    /// oldest first.
+    pub fn find(&self, topic: &str, key: &str, limit: usize) -> Vec<u64> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.get(&(topic.to_string(), key.to_string()))
-            .cloned()
+            .map(|v| v[v.len().saturating_sub(limit)..].to_vec())
             .unwrap_or_default()
     }
 

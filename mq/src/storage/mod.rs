@@ -34,6 +34,9 @@ pub use log::{AppendItem, Appended, FlushMode};
 use log::{LogWriter, Segments};
 use offsets::ConsumerOffsets;
 
+/// Most messages one look-up by key answers (the newest ones).
+pub const MAX_LOOKUP_MESSAGES: usize = 1000;
+
 /// Storage settings.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -220,17 +223,28 @@ impl Store {
         decode_record(&raw[0], self.instance, log_offset)
     }
 
-    /// The raw record of the message with this id, if still stored.
+    /// The raw record of the message with this id, if still stored and
+    /// durable. The id must be where a record starts: one that points into
+    /// another message's body, however record-like the bytes there, is not
+    /// found (the index is asked whether a record lives at that offset).
     pub async fn find_raw_by_id(&self, id: &MessageId) -> Result<Option<bytes::Bytes>> {
         if id.instance != self.instance || id.offset < self.segments.first_offset() {
             return Ok(None);
         }
-        match self.read_raw(vec![id.offset]).await {
-            Ok(mut raw) => Ok(raw.pop()),
-            // An id that does not point at a record start fails its checksum.
-            Err(Error::Invalid(_) | Error::Malformed(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let raw = match self.read_each(vec![id.offset]).await?.pop() {
+            Some(Ok(raw)) => raw,
+            Some(Err(Error::Io(e))) => return Err(Error::Io(e)),
+            _ => return Ok(None),
+        };
+        let Ok(m) = decode_record(&raw, self.instance, id.offset) else {
+            return Ok(None);
+        };
+        let indexed = self
+            .topics
+            .get(&m.store_topic)
+            .and_then(|t| t.entry(m.queue, m.queue_offset))
+            .is_some_and(|e| e.log_offset == id.offset);
+        Ok(indexed.then_some(raw))
     }
 
     /// The message with this id, if still stored.
@@ -241,13 +255,44 @@ impl Store {
         }
     }
 
-    /// Messages of `topic` carrying `key`, oldest first.
+    /// The newest messages of `topic` carrying `key` that fit one reply
+    /// (at most [`MAX_LOOKUP_MESSAGES`] and [`MAX_RECORD_BYTES`] in all),
+    /// oldest first, as (log offset, raw record). Unreadable ones are skipped.
+    pub async fn find_raw_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+    ) -> Result<Vec<(u64, bytes::Bytes)>> {
+        let offsets = self.keys.find(topic, key, MAX_LOOKUP_MESSAGES);
+        let mut found = Vec::new();
+        let mut bytes = 0usize;
+        // Newest first, a few at a time, until the reply is full.
+        'pages: for page in offsets.rchunks(16) {
+            let read = self.read_each(page.to_vec()).await?;
+            for (raw, &off) in read.into_iter().zip(page).rev() {
+                match raw {
+                    Ok(raw) => {
+                        if bytes + raw.len() > MAX_RECORD_BYTES {
+                            break 'pages;
+                        }
+                        bytes += raw.len();
+                        found.push((off, raw));
+                    }
+                    Err(e) => report_unreadable(off, "message by key", &e),
+                }
+            }
+        }
+        found.reverse();
+        Ok(found)
+    }
+
+    /// Messages of `topic` carrying `key`, oldest first (bounded as
+    /// [`Store::find_raw_by_key`]).
     pub async fn find_by_key(&self, topic: &str, key: &str) -> Result<Vec<StoredMessage>> {
-        let offsets = self.keys.find(topic, key);
-        let raw = self.read_raw(offsets.clone()).await?;
-        raw.iter()
-            .zip(offsets)
-            .map(|(r, o)| decode_record(r, self.instance, o))
+        self.find_raw_by_key(topic, key)
+            .await?
+            .iter()
+            .map(|(o, r)| decode_record(r, self.instance, *o))
             .collect()
     }
 

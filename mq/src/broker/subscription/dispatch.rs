@@ -11,8 +11,10 @@ use tokio::time::Instant;
 
 use super::Subscription;
 use super::cursor::Inflight;
+use crate::error::Error;
 use crate::message::{decode_record, now_ms};
 use crate::protocol::{Frame, FrameBody};
+use crate::storage::report_unreadable;
 
 impl Subscription {
     /// The earliest time something is due: a visibility deadline or a retry.
@@ -62,9 +64,10 @@ impl Subscription {
         }
     }
 
-    /// Writes the retry (or dead letter) copy in the background.
     /// Hands out messages to members with room, oldest first per queue.
-    pub(super) async fn dispatch(&mut self) {
+    /// Returns whether it skipped an unreadable record or a tag mismatch
+    /// after reading (then more may be ready to hand out at once).
+    pub(super) async fn dispatch(&mut self) -> bool {
         let now = now_ms();
         let visible_until = Instant::now() + self.visibility;
         let mut picked: Vec<(usize, u32, u64, u64)> = Vec::new(); // member idx, cursor, offset, log offset
@@ -131,20 +134,46 @@ impl Subscription {
             }
         }
         if picked.is_empty() {
-            return;
+            return false;
         }
+        let mut skipped = false;
         let raw = match self
             .store
-            .read_raw(picked.iter().map(|p| p.3).collect())
+            .read_each(picked.iter().map(|p| p.3).collect())
             .await
         {
             Ok(raw) => raw,
             Err(e) => {
                 tracing::error!(error = %e, "reading messages for delivery failed");
-                return; // visibility timeouts will retry them
+                for &(_, queue, offset, _) in &picked {
+                    if self.settle(queue, offset).is_some() {
+                        self.cursors[queue as usize].redeliver.push_back(offset);
+                    }
+                }
+                return false;
             }
         };
         for ((mi, queue, offset, log_offset), record) in picked.into_iter().zip(raw) {
+            let record = match record {
+                Ok(r) => r,
+                Err(Error::Io(e)) => {
+                    // Try again later; the queue is not skipped.
+                    tracing::error!(error = %e, log_offset, "reading a message for delivery failed");
+                    if self.settle(queue, offset).is_some() {
+                        self.cursors[queue as usize].redeliver.push_back(offset);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    // Damaged beyond reading: skipped, so neither this batch
+                    // nor an orderly queue waits on it.
+                    report_unreadable(log_offset, "delivery", &e);
+                    self.settle(queue, offset);
+                    self.mark_done(queue, offset);
+                    skipped = true;
+                    continue;
+                }
+            };
             let c = &self.cursors[queue as usize];
             if !c.is_retry && !self.filter.is_all() {
                 let wanted = decode_record(&record, self.store.instance, log_offset)
@@ -170,5 +199,6 @@ impl Subscription {
             };
             let _ = self.members[mi].frames.send(frame);
         }
+        skipped
     }
 }

@@ -175,7 +175,7 @@ impl Subscription {
         let mut main_rx = self.topic.appended.subscribe();
         let mut retry_rx = self.retry_topic.appended.subscribe();
         loop {
-            self.dispatch().await;
+            while self.dispatch().await {}
             let wake = self.next_wake();
             tokio::select! {
                 ev = self.rx.recv() => match ev {

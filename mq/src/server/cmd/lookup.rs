@@ -24,12 +24,11 @@ pub fn by_id(state: &ConnState, request_id: u64, id: String) {
 pub fn by_key(state: &ConnState, request_id: u64, topic: String, key: String) {
     let (core, out) = (state.core.clone(), state.out.clone());
     tokio::spawn(async move {
-        let offsets = core.store.keys.find(&topic, &key);
         let result = core
             .store
-            .read_raw(offsets.clone())
+            .find_raw_by_key(&topic, &key)
             .await
-            .map(|raw| (offsets, raw));
+            .map(|found| found.into_iter().unzip());
         reply(&out, request_id, core.store.instance, result);
     });
 }

@@ -1,0 +1,125 @@
+//! Bounded answers and refused requests: look-ups by key and id, batches,
+//! delays that overflow.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::BufMut;
+use common::start_broker;
+use mq::message::{RecordHeader, encode_record};
+use mq::{ErrorCode, Message, Producer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_up_by_key_answers_the_newest_thousand_at_most() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    for chunk in 0..11 {
+        let batch = (0..100)
+            .map(|i| Message::new("keyed", format!("{}", chunk * 100 + i)).with_key("hot"))
+            .collect();
+        producer.send_batch(batch).await.unwrap();
+    }
+
+    let found = producer.lookup_key("keyed", "hot").await.unwrap();
+
+    assert_eq!(found.len(), 1000);
+    assert_eq!(found[0].body_text(), "100", "not the newest, oldest first");
+    assert_eq!(found[999].body_text(), "1099");
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_pointing_into_a_body_finds_no_record_even_if_the_body_holds_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    // A body that is itself a valid record (length, checksum, payload).
+    let fake = encode_record(
+        &RecordHeader {
+            queue: 0,
+            attempt: 1,
+            origin_offset: None,
+            deliver_at_ms: 0,
+        },
+        "victim",
+        &Message::new("victim", "forged"),
+    );
+    let mut body = bytes::BytesMut::new();
+    body.put_u32(fake.len() as u32);
+    body.put_u32(crc32c::crc32c(&fake));
+    body.put_slice(&fake);
+    let body = body.freeze();
+    let m = Message::new("victim", body.clone());
+    let receipt = producer.send(m.clone()).await.unwrap();
+    // Where the body starts inside the stored record.
+    let mut sent = m.clone();
+    sent.born_at_ms = 1;
+    let record_len = encode_record(
+        &RecordHeader {
+            queue: 0,
+            attempt: 1,
+            origin_offset: None,
+            deliver_at_ms: 0,
+        },
+        "victim",
+        &sent,
+    )
+    .len();
+    let id: mq::MessageId = receipt.id.parse().unwrap();
+    let inside = mq::MessageId {
+        offset: id.offset + 8 + (record_len - body.len()) as u64,
+        ..id
+    };
+
+    let found = producer.lookup_id(&inside.to_string()).await.unwrap();
+
+    assert!(found.is_none(), "a forged record was found: {found:?}");
+    assert!(producer.lookup_id(&receipt.id).await.unwrap().is_some());
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_too_large_to_acknowledge_is_refused_before_it_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    let batch: Vec<Message> = (0..70_000).map(|_| Message::new("tiny", "x")).collect();
+
+    let answer = tokio::time::timeout(Duration::from_secs(30), producer.send_batch(batch))
+        .await
+        .expect("an answer");
+
+    let Err(err) = answer else {
+        panic!("a batch of 70,000 was stored and acknowledged");
+    };
+
+    assert_eq!(err.code(), ErrorCode::InvalidRequest, "{err}");
+    assert!(err.to_string().contains("65536"), "{err}");
+    let topics = common::admin_get(&broker.admin_addr.to_string(), "/topics").await;
+    let stored = topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["topic"] == "tiny" && t["messages"] != 0);
+    assert!(!stored, "the refused batch was stored");
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_that_overflows_the_clock_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    let m = Message::new("late", "x").with_property("MQ_DELAY_MS", u64::MAX.to_string());
+
+    let answer = tokio::time::timeout(Duration::from_secs(5), producer.send(m))
+        .await
+        .expect("an answer, not a crashed request");
+
+    let err = answer.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidRequest, "{err}");
+    producer.send(Message::new("late", "fine")).await.unwrap();
+    broker.shutdown().await;
+}
