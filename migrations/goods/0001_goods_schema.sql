@@ -1,6 +1,6 @@
 -- goods-svc, schema shop_goods: goods and their MySQL stock, the stock journal of
 -- Redis reservations, the stock change log, null-compensation records and the
--- consumer log. See DESIGN.md §1, §2.2.
+-- consumer log. See docs/architecture.md.
 
 -- Goods. goods_number is the MySQL stock: committed reservations are applied to it
 -- asynchronously; what can still be reserved lives in Redis (rebuilt from this
@@ -52,10 +52,11 @@ create table trade_goods_number_log (
     primary key (goods_id, order_id, change_type)
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;
 
--- Null compensation (DESIGN.md §2.1.5): every order whose cancel message this service
--- consumed, whether or not its step here ever ran. A step (reserve stock, use coupon,
--- deduct balance) checks this table in its own transaction and is refused for an
--- order found here, so a step arriving after its compensation changes nothing.
+-- Null compensation (docs/architecture.md, "Compensation"): every order whose cancel
+-- message this service consumed, whether or not its step here ever ran. A step (reserve
+-- stock, use coupon, deduct balance) checks this table in its own transaction and is
+-- refused for an order found here, so a step arriving after its compensation changes
+-- nothing.
 create table trade_cancelled_order (
     order_id     bigint unsigned not null,
     compensated  tinyint(1)    not null comment '1: the step had run and was undone; 0: null compensation',
@@ -63,8 +64,8 @@ create table trade_cancelled_order (
     primary key (order_id)
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;
 
--- Idempotent consumers (DESIGN.md §2.5): one row per message this service's consumer
--- group handled, keyed by (group, tag, key). The business effect and the row's
+-- Idempotent consumers (docs/architecture.md): one row per message this service's
+-- consumer group handled, keyed by (group, tag, key). The business effect and the row's
 -- `success` commit in one local transaction, so a redelivered message, a crash between
 -- effect and acknowledgement, or two instances racing apply it once.
 create table trade_mq_consumer_log (

@@ -1,9 +1,9 @@
 -- order-svc, schema shop_order: orders, the local message table (cancel and timeout
--- messages) and the consumer log. See DESIGN.md §1, §2.1, §2.4.
+-- messages) and the consumer log. See docs/architecture.md.
 
 -- One row per order. A pre-order is saved `unconfirmed` before any other service is
--- called (DESIGN.md §2.1 step 2); an order left `unconfirmed` longer than
--- ORDER_ABANDON_AFTER is found through idx_order_status_created and cancelled.
+-- called (docs/architecture.md, "Abandoned orders"); an order left `unconfirmed` longer
+-- than ORDER_ABANDON_AFTER is found through idx_order_status_created and cancelled.
 create table trade_order (
     order_id      bigint unsigned not null auto_increment,
     user_id       bigint unsigned not null,
@@ -57,8 +57,8 @@ create table trade_mq_producer_temp (
     key idx_producer_temp_due (status, next_attempt_at)
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;
 
--- Idempotent consumers (DESIGN.md §2.5): one row per message this service's consumer
--- group handled, keyed by (group, tag, key). The business effect and the row's
+-- Idempotent consumers (docs/architecture.md): one row per message this service's
+-- consumer group handled, keyed by (group, tag, key). The business effect and the row's
 -- `success` commit in one local transaction, so a redelivered message, a crash between
 -- effect and acknowledgement, or two instances racing apply it once.
 create table trade_mq_consumer_log (

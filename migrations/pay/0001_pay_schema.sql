@@ -1,5 +1,5 @@
 -- pay-svc, schema shop_pay: payments, the payment log, the local message table (the
--- `pay`/`paid` message) and the consumer log. See DESIGN.md §1, §2.3.
+-- `pay`/`paid` message) and the consumer log. See docs/architecture.md.
 
 -- One payment per order (uk_pay_order): a second create returns the same row. The
 -- callback marks it paid with `… where status = 'unpaid'`, in the same transaction
@@ -59,8 +59,8 @@ create table trade_mq_producer_temp (
     key idx_producer_temp_due (status, next_attempt_at)
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;
 
--- Idempotent consumers (DESIGN.md §2.5): one row per message this service's consumer
--- group handled, keyed by (group, tag, key). The business effect and the row's
+-- Idempotent consumers (docs/architecture.md): one row per message this service's
+-- consumer group handled, keyed by (group, tag, key). The business effect and the row's
 -- `success` commit in one local transaction, so a redelivered message, a crash between
 -- effect and acknowledgement, or two instances racing apply it once.
 create table trade_mq_consumer_log (

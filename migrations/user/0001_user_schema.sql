@@ -1,5 +1,5 @@
 -- user-svc, schema shop_user: users with balance and points, the money log,
--- null-compensation records and the consumer log. See DESIGN.md §1, §2.1, §2.3.
+-- null-compensation records and the consumer log. See docs/architecture.md.
 
 -- Users. Deducting is the conditional update `… where user_money >= ?`, so the
 -- balance never goes negative under concurrency.
@@ -28,10 +28,11 @@ create table trade_user_money_log (
     key idx_money_log_order (order_id)
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;
 
--- Null compensation (DESIGN.md §2.1.5): every order whose cancel message this service
--- consumed, whether or not its step here ever ran. A step (reserve stock, use coupon,
--- deduct balance) checks this table in its own transaction and is refused for an
--- order found here, so a step arriving after its compensation changes nothing.
+-- Null compensation (docs/architecture.md, "Compensation"): every order whose cancel
+-- message this service consumed, whether or not its step here ever ran. A step (reserve
+-- stock, use coupon, deduct balance) checks this table in its own transaction and is
+-- refused for an order found here, so a step arriving after its compensation changes
+-- nothing.
 create table trade_cancelled_order (
     order_id     bigint unsigned not null,
     compensated  tinyint(1)    not null comment '1: the step had run and was undone; 0: null compensation',
@@ -39,8 +40,8 @@ create table trade_cancelled_order (
     primary key (order_id)
 ) engine = InnoDB default charset = utf8mb4 collate = utf8mb4_unicode_ci;
 
--- Idempotent consumers (DESIGN.md §2.5): one row per message this service's consumer
--- group handled, keyed by (group, tag, key). The business effect and the row's
+-- Idempotent consumers (docs/architecture.md): one row per message this service's
+-- consumer group handled, keyed by (group, tag, key). The business effect and the row's
 -- `success` commit in one local transaction, so a redelivered message, a crash between
 -- effect and acknowledgement, or two instances racing apply it once.
 create table trade_mq_consumer_log (

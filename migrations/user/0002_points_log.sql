@@ -1,9 +1,9 @@
--- user-svc: the points each payment earned (DESIGN.md §2.3). One row per payment:
--- `earned` when its `pay`/`paid` message was applied, `revoked` once its `pay`/`refund`
--- message was (the order had been cancelled, the payment was given back). Whichever
--- message arrives first, the row ends `revoked` and the points balance holds nothing
--- for a refunded payment: a refund first inserts `revoked` with nothing to take back,
--- and the later `paid` then finds the row and adds nothing.
+-- user-svc: the points each payment earned (docs/architecture.md, "Payment"). One row
+-- per payment: `earned` when its `pay`/`paid` message was applied, `revoked` once its
+-- `pay`/`refund` message was (the order had been cancelled, the payment was given
+-- back). Whichever message arrives first, the row ends `revoked` and the points balance
+-- holds nothing for a refunded payment: a refund first inserts `revoked` with nothing
+-- to take back, and the later `paid` then finds the row and adds nothing.
 create table trade_user_points_log (
     pay_id     bigint unsigned not null,
     user_id    bigint unsigned not null,

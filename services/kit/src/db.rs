@@ -44,6 +44,81 @@ pub fn migrator(service: Service) -> &'static Migrator {
     }
 }
 
+/// Migrations whose comments were rewritten after they shipped: `(service, version, the
+/// SHA-384 that sqlx stored for the former text)`. Only comments changed (references to
+/// design files outside the repository became references to `docs/`), but sqlx checksums
+/// each migration's whole file and refuses a database whose stored checksum differs
+/// ("previously applied but has been modified"). [`accept_rewritten_migrations`] runs
+/// before migrating and replaces exactly these former checksums with the current ones;
+/// any other difference still stops the migration. Add a row here whenever a shipped
+/// migration's text must change without changing what it does.
+pub const REWRITTEN_MIGRATIONS: &[(Service, i64, &str)] = &[
+    (
+        Service::Order,
+        1,
+        "eacb05bfcaa5c337492a66966d249d36ee5ed078f9e5fe2f2e823b7dabb0d6e3ce9c805be1473287fa2f3c31fb3c605a",
+    ),
+    (
+        Service::Goods,
+        1,
+        "1a285480088c26be4cbc0d1cb858befeec12ac0f231f1f019214d8e99db4c47f8f7f1d99c2b294c8d7f5c2b459a82752",
+    ),
+    (
+        Service::Coupon,
+        1,
+        "1cbbbe3facabdee48a58710cf12888d59df413f51f0415da336926425f10f9eb7b0a23e35a129da931bb75fd41b40b2b",
+    ),
+    (
+        Service::User,
+        1,
+        "29a3b3d4b6f7842c88742774a2c5047683856d4759a3a6e539c65a6ff8ece6ec7f27dc5332d5568a9529b54b0183b85a",
+    ),
+    (
+        Service::User,
+        2,
+        "b52adce3ea0c67a37746b1a39c3bdd3c28755aa3f967a86a0a78ff29fcc612447e6d7d39f519be935f93aacdd1064992",
+    ),
+    (
+        Service::Pay,
+        1,
+        "c95a145469dcafcf1ab3bbcc240f972460df847628e60ae539fc96eababe89a5a6554d56ca0dfac5447173124a9be789",
+    ),
+];
+
+/// Replaces the stored checksum of each of `service`'s [`REWRITTEN_MIGRATIONS`] with the
+/// current one, where it equals the former one. Does nothing on a schema never migrated.
+pub async fn accept_rewritten_migrations(pool: &MySqlPool, service: Service) -> Result<()> {
+    let tracked: i64 = sqlx::query_scalar(
+        r"select count(*) from information_schema.tables
+          where table_schema = database() and table_name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if tracked == 0 {
+        return Ok(());
+    }
+    for &(_, version, former) in REWRITTEN_MIGRATIONS.iter().filter(|r| r.0 == service) {
+        let current = migrator(service)
+            .iter()
+            .find(|m| m.version == version)
+            .ok_or_else(|| Error::Other(format!("{service:?} has no migration {version}")))?;
+        let former = hex::decode(former).map_err(|e| Error::Other(e.to_string()))?;
+        let updated = sqlx::query(
+            r"update _sqlx_migrations set checksum = ? where version = ? and checksum = ?",
+        )
+        .bind(&*current.checksum)
+        .bind(version)
+        .bind(former)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        if updated > 0 {
+            tracing::info!(?service, version, "accepted the rewritten text of a migration");
+        }
+    }
+    Ok(())
+}
+
 /// How long a request waits for a pooled connection before answering 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one attempt to reach the server (to create the schema) may take.
@@ -126,6 +201,7 @@ impl Database {
         tokio::time::timeout(CONNECT_TIMEOUT, create)
             .await
             .map_err(|_| Error::Other("timed out reaching the database server".into()))??;
+        accept_rewritten_migrations(&self.pool, service).await?;
         migrator(service).run(&self.pool).await?;
         self.ready.store(true, Ordering::Release);
         Ok(())
