@@ -1,4 +1,5 @@
-//! goods-svc reads the shared settings (docs/operations.md, "Settings"); nothing of its own yet.
+//! goods-svc reads the shared settings (docs/operations.md, "Settings"); nothing of its
+//! own yet.
 
 pub use shop_kit::settings::{Service, Settings};
 

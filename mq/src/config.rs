@@ -1,5 +1,6 @@
-//! Broker settings, read from the environment (names listed in docs/operations.md, "Settings") or
-//! built in code for tests. Durations are written like `30m`, `5s`, `1500ms`.
+//! Broker settings, read from the environment (names listed in docs/operations.md,
+//! "Settings") or built in code for tests. Durations are written like `30m`, `5s`,
+//! `1500ms`.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,6 +1,6 @@
-//! Orders abandoned mid-confirmation (docs/architecture.md, "Abandoned orders", issue 8): order-svc
-//! runs as a real process and aborts right after reserving stock (fault point
-//! `crash-after-stock`); the pre-order is left `unconfirmed` holding stock. Once
+//! Orders abandoned mid-confirmation (docs/architecture.md, "Abandoned orders", issue
+//! 8): order-svc runs as a real process and aborts right after reserving stock (fault
+//! point `crash-after-stock`); the pre-order is left `unconfirmed` holding stock. Once
 //! order-svc runs again, its abandon sweep cancels the order within
 //! `ORDER_ABANDON_AFTER` (not the 30-minute payment timeout) and the stock comes back.
 

@@ -1,5 +1,6 @@
-//! Many buyers at once for one hot goods item (docs/architecture.md, "Stock reservation"): the Redis
-//! check-and-decrement never oversells, also when Redis loses the cache mid-run.
+//! Many buyers at once for one hot goods item (docs/architecture.md, "Stock
+//! reservation"): the Redis check-and-decrement never oversells, also when Redis loses
+//! the cache mid-run.
 
 use futures::future::join_all;
 use serde_json::Value;

@@ -1,5 +1,6 @@
-//! Confirm-order end to end (docs/architecture.md, "Confirm order", "Stock reservation", "Idempotent consumers"): the real user, goods,
-//! coupon and order services with MariaDB, Redis and the broker.
+//! Confirm-order end to end (docs/architecture.md, "Confirm order", "Stock
+//! reservation", "Idempotent consumers"): the real user, goods, coupon and order
+//! services with MariaDB, Redis and the broker.
 
 use mq::{Message, Producer};
 use serde_json::json;

@@ -1,8 +1,8 @@
-//! The payment timeout (docs/architecture.md, "Payment timeout", issue 8): the `order`/`timeout` delay message
-//! sent on confirmation cancels an order still unpaid, releasing its stock, coupon and
-//! balance; a paid order is left alone; the timeout survives a broker and an
-//! order-svc restart; a payment racing the timeout is decided once. The whole shop
-//! runs in-process with `ORDER_PAY_TIMEOUT` of a few seconds.
+//! The payment timeout (docs/architecture.md, "Payment timeout", issue 8): the
+//! `order`/`timeout` delay message sent on confirmation cancels an order still unpaid,
+//! releasing its stock, coupon and balance; a paid order is left alone; the timeout
+//! survives a broker and an order-svc restart; a payment racing the timeout is decided
+//! once. The whole shop runs in-process with `ORDER_PAY_TIMEOUT` of a few seconds.
 
 use std::time::Duration;
 
@@ -376,12 +376,13 @@ struct Outcomes {
     refunded: usize,
 }
 
-/// The race of docs/architecture.md, "Payment", 50 times: each order's paid callback is aimed at its
-/// timeout's due moment (spread over ±150 ms around it). Each order must end in one
-/// of the two consistent outcomes, with every service agreeing: confirmed and paid,
-/// payment paid, stock, coupon and balance kept, points earned; or cancelled by the
-/// timeout with pay status refunded, payment refunded, everything given back and no
-/// points. Which outcome each order gets is up to the timing, so only that is asserted.
+/// The race of docs/architecture.md, "Payment", 50 times: each order's paid callback is
+/// aimed at its timeout's due moment (spread over ±150 ms around it). Each order must
+/// end in one of the two consistent outcomes, with every service agreeing: confirmed
+/// and paid, payment paid, stock, coupon and balance kept, points earned; or cancelled
+/// by the timeout with pay status refunded, payment refunded, everything given back and
+/// no points. Which outcome each order gets is up to the timing, so only that is
+/// asserted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_callback_racing_the_timeout_fifty_times_ends_each_order_paid_or_cancelled_and_refunded()
  {

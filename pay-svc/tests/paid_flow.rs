@@ -1,6 +1,6 @@
-//! The payment flow end to end (docs/architecture.md, "Payment"): the five services with MariaDB,
-//! Redis and the broker; create a payment, the signed callback, and what each
-//! consumer of `pay`/`paid` (and `pay`/`refund`) does.
+//! The payment flow end to end (docs/architecture.md, "Payment"): the five services
+//! with MariaDB, Redis and the broker; create a payment, the signed callback, and what
+//! each consumer of `pay`/`paid` (and `pay`/`refund`) does.
 
 mod common;
 

@@ -1,7 +1,7 @@
-//! The `paid` message is never lost (docs/architecture.md, "Payment"): the callback answers from its
-//! local transaction whatever the broker does, and the relay of the local message
-//! table delivers what the immediate send could not, after a broker outage or after
-//! pay-svc stopped between the commit and the send.
+//! The `paid` message is never lost (docs/architecture.md, "Payment"): the callback
+//! answers from its local transaction whatever the broker does, and the relay of the
+//! local message table delivers what the immediate send could not, after a broker
+//! outage or after pay-svc stopped between the commit and the send.
 
 mod common;
 

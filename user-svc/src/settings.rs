@@ -1,4 +1,5 @@
-//! user-svc reads the shared settings (docs/operations.md, "Settings"); nothing of its own yet.
+//! user-svc reads the shared settings (docs/operations.md, "Settings"); nothing of its
+//! own yet.
 
 pub use shop_kit::settings::{Service, Settings};
 

@@ -1,6 +1,6 @@
-//! Points of payments (docs/architecture.md, "Payment") against real MariaDB and the broker:
-//! `pay`/`paid` adds one point per whole currency unit, `pay`/`refund` takes them back,
-//! each once, in either order.
+//! Points of payments (docs/architecture.md, "Payment") against real MariaDB and the
+//! broker: `pay`/`paid` adds one point per whole currency unit, `pay`/`refund` takes
+//! them back, each once, in either order.
 
 use mq::{Message, Producer};
 use serde_json::{Value, json};

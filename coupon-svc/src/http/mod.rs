@@ -11,7 +11,8 @@ use utoipa::OpenApi;
 
 use crate::app::AppState;
 
-/// The endpoints of docs/api.md ("coupon-svc") that coupon-svc serves, and its internal ones.
+/// The endpoints of docs/api.md ("coupon-svc") that coupon-svc serves, and its internal
+/// ones.
 #[derive(OpenApi)]
 #[openapi(
     paths(coupons::create_coupon, coupons::get_coupon, use_coupon::use_coupon),

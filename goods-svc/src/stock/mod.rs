@@ -1,6 +1,7 @@
-//! Stock reservation (docs/architecture.md, "Stock reservation"): the Redis check-and-decrement, the journal
-//! written by the local transaction of the `stock`/`deduct` message, and the rebuild
-//! of the Redis cache from MySQL when Redis lost it.
+//! Stock reservation (docs/architecture.md, "Stock reservation"): the Redis
+//! check-and-decrement, the journal written by the local transaction of the
+//! `stock`/`deduct` message, and the rebuild of the Redis cache from MySQL when Redis
+//! lost it.
 //!
 //! Timing is what keeps the rebuild from overselling: a reservation must commit its
 //! journal within `STOCK_RESERVE_TIMEOUT` of its Redis decrement (else it rolls back

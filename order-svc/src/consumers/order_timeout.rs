@@ -1,8 +1,8 @@
-//! `order`/`timeout` in group `order-order-timeout` (docs/architecture.md, "Payment timeout"): the delay
-//! message sent on confirmation, due `ORDER_PAY_TIMEOUT` later. An order still
-//! confirmed and unpaid is cancelled with reason `pay_timeout` and its compensation
-//! message written, in the consumer log's transaction; a paid or cancelled order is
-//! left alone.
+//! `order`/`timeout` in group `order-order-timeout` (docs/architecture.md, "Payment
+//! timeout"): the delay message sent on confirmation, due `ORDER_PAY_TIMEOUT` later. An
+//! order still confirmed and unpaid is cancelled with reason `pay_timeout` and its
+//! compensation message written, in the consumer log's transaction; a paid or cancelled
+//! order is left alone.
 
 use mq::StoredMessage;
 use shop_kit::{

@@ -1,6 +1,6 @@
-//! `pay`/`paid` in group `order-pay-paid` (docs/architecture.md, "Payment"): order-svc is the
-//! arbiter of a payment racing the payment timeout. Under the order's row lock (the
-//! lock the timeout's cancel takes too, so exactly one of them wins):
+//! `pay`/`paid` in group `order-pay-paid` (docs/architecture.md, "Payment"): order-svc
+//! is the arbiter of a payment racing the payment timeout. Under the order's row lock
+//! (the lock the timeout's cancel takes too, so exactly one of them wins):
 //! - confirmed and unpaid → pay status `paid`, `paid_at`;
 //! - cancelled (the timeout won) → pay status `refunded`, and in the same transaction
 //!   the `pay`/`refund` message (key = pay id) through order-svc's local message

@@ -1,8 +1,8 @@
-//! The abandon sweep (docs/architecture.md, "Abandoned orders"): a pre-order left `unconfirmed` longer
-//! than `ORDER_ABANDON_AFTER` belongs to a confirmation that died (process killed,
-//! cancel not saved). The sweep cancels it with reason `abandoned`, which publishes
-//! the compensation message, so its stock, coupon and balance come back without
-//! waiting for the payment timeout.
+//! The abandon sweep (docs/architecture.md, "Abandoned orders"): a pre-order left
+//! `unconfirmed` longer than `ORDER_ABANDON_AFTER` belongs to a confirmation that died
+//! (process killed, cancel not saved). The sweep cancels it with reason `abandoned`,
+//! which publishes the compensation message, so its stock, coupon and balance come back
+//! without waiting for the payment timeout.
 //!
 //! A live confirmation takes at most a few request timeouts, far less than the
 //! abandon deadline; should one still be running, its own confirm finds the order

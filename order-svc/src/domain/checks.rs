@@ -1,6 +1,6 @@
-//! The checks of docs/architecture.md, "Confirm order", as a pure function of the request and the
-//! state read from user-svc, goods-svc and coupon-svc: every amount the client states
-//! is recomputed here, and each failed check has its own code.
+//! The checks of docs/architecture.md, "Confirm order", as a pure function of the
+//! request and the state read from user-svc, goods-svc and coupon-svc: every amount the
+//! client states is recomputed here, and each failed check has its own code.
 
 use rust_decimal::Decimal;
 use shop_kit::{

@@ -1,8 +1,8 @@
-//! Confirming an order (docs/architecture.md, "Confirm order"): check it against user-svc, goods-svc and
-//! coupon-svc; save the pre-order; reserve stock, use the coupon, deduct the balance
-//! (each call idempotent by order id); mark it confirmed and schedule its payment
-//! timeout in one transaction. Any failure after the pre-order cancels the order and
-//! writes the compensation message (see [`super::cancel`]).
+//! Confirming an order (docs/architecture.md, "Confirm order"): check it against
+//! user-svc, goods-svc and coupon-svc; save the pre-order; reserve stock, use the
+//! coupon, deduct the balance (each call idempotent by order id); mark it confirmed and
+//! schedule its payment timeout in one transaction. Any failure after the pre-order
+//! cancels the order and writes the compensation message (see [`super::cancel`]).
 
 use std::time::Duration;
 

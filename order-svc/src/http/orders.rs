@@ -18,9 +18,10 @@ use crate::{
     store,
 };
 
-/// Confirms an order across goods, coupon and user (docs/architecture.md, "Confirm order"). A failed check
-/// writes nothing; a failure after the pre-order cancels the order and answers
-/// `ORDER_CANCELLED` with its id while the compensation runs through the broker.
+/// Confirms an order across goods, coupon and user (docs/architecture.md, "Confirm
+/// order"). A failed check writes nothing; a failure after the pre-order cancels the
+/// order and answers `ORDER_CANCELLED` with its id while the compensation runs through
+/// the broker.
 #[utoipa::path(
     post,
     path = "/orders",

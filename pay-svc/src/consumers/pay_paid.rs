@@ -1,6 +1,7 @@
-//! `pay`/`paid` in group `pay-pay-paid` (docs/architecture.md, "Payment"): pay-svc's own consumer of
-//! the message its callback wrote, recording the `paid` event in `trade_pay_log`.
-//! The log's unique (pay id, event) and the consumer log make it apply once.
+//! `pay`/`paid` in group `pay-pay-paid` (docs/architecture.md, "Payment"): pay-svc's
+//! own consumer of the message its callback wrote, recording the `paid` event in
+//! `trade_pay_log`. The log's unique (pay id, event) and the consumer log make it apply
+//! once.
 
 use mq::StoredMessage;
 use shop_kit::{consumer_log::Consume, contracts::pay::PaymentPaid};

@@ -1,8 +1,8 @@
-//! `pay`/`refund` in group `pay-pay-refund` (docs/architecture.md, "Payment"): order-svc decided that
-//! a payment arrived for an order already cancelled, so the payment is given back:
-//! `paid` → `refunded` and a `refunded` payment log row, in the consumer log's
-//! transaction. (The platform's refund call would be made here; Shop has no real
-//! platform, so the status change is the refund.)
+//! `pay`/`refund` in group `pay-pay-refund` (docs/architecture.md, "Payment"):
+//! order-svc decided that a payment arrived for an order already cancelled, so the
+//! payment is given back: `paid` → `refunded` and a `refunded` payment log row, in the
+//! consumer log's transaction. (The platform's refund call would be made here; Shop has
+//! no real platform, so the status change is the refund.)
 
 use mq::StoredMessage;
 use shop_kit::{consumer_log::Consume, contracts::pay::PaymentRefund};

@@ -1,8 +1,9 @@
-//! The payment platform's callback (docs/architecture.md, "Payment"), after its signature was
-//! checked: in one local transaction the payment is marked paid and the `pay`/`paid`
-//! message is written to the local message table (`trade_mq_producer_temp`); the
-//! caller sends it after the commit ([`shop_kit::outbox::Outbox::send_soon`]) and the
-//! relay resends it if that send never happens (crash, broker down).
+//! The payment platform's callback (docs/architecture.md, "Payment"), after its
+//! signature was checked: in one local transaction the payment is marked paid and the
+//! `pay`/`paid` message is written to the local message table
+//! (`trade_mq_producer_temp`); the caller sends it after the commit
+//! ([`shop_kit::outbox::Outbox::send_soon`]) and the relay resends it if that send
+//! never happens (crash, broker down).
 //!
 //! Decisions are taken on the locked payment row, so replayed or concurrent callbacks
 //! of one payment apply once: `paid` moves an `unpaid` (or `failed`: the payer tried

@@ -1,7 +1,7 @@
-//! Creating the payment of an order (docs/architecture.md, "Payment"): the order must be confirmed
-//! and unpaid, and the amount is its `pay_amount` as order-svc tells it, never the
-//! client's. One payment per order: a second create, or two racing, find the first;
-//! a payment still open is offered again only while its order can be paid.
+//! Creating the payment of an order (docs/architecture.md, "Payment"): the order must
+//! be confirmed and unpaid, and the amount is its `pay_amount` as order-svc tells it,
+//! never the client's. One payment per order: a second create, or two racing, find the
+//! first; a payment still open is offered again only while its order can be paid.
 
 use shop_kit::{
     clients::{ClientError, OrderClient},

@@ -1,6 +1,6 @@
-//! Null compensation (docs/architecture.md, "Compensation"): `trade_cancelled_order` of goods, coupon and
-//! user records every order whose cancel the service consumed, whether its step had
-//! run (`compensated`) or not (null compensation).
+//! Null compensation (docs/architecture.md, "Compensation"): `trade_cancelled_order` of
+//! goods, coupon and user records every order whose cancel the service consumed,
+//! whether its step had run (`compensated`) or not (null compensation).
 //!
 //! A step for an order and the cancel of that order serialize on one row they both
 //! lock first: the coupon row (coupon-svc), the user row (user-svc), the journal's

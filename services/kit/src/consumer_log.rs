@@ -1,7 +1,7 @@
-//! Idempotent consumers (docs/architecture.md, "Idempotent consumers"): [`ConsumerLog`] runs a message's business
-//! effect and the `success` row of `trade_mq_consumer_log` in one local transaction,
-//! and [`spawn_consumer`] keeps a broker consumer of one group running for the life
-//! of the service.
+//! Idempotent consumers (docs/architecture.md, "Idempotent consumers"): [`ConsumerLog`]
+//! runs a message's business effect and the `success` row of `trade_mq_consumer_log` in
+//! one local transaction, and [`spawn_consumer`] keeps a broker consumer of one group
+//! running for the life of the service.
 //!
 //! The row is keyed by (group, tag, message key). Its upsert takes the row lock first,
 //! so two instances (or a redelivery racing the first delivery) handle a message one

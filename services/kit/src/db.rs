@@ -113,7 +113,11 @@ pub async fn accept_rewritten_migrations(pool: &MySqlPool, service: Service) -> 
         .await?
         .rows_affected();
         if updated > 0 {
-            tracing::info!(?service, version, "accepted the rewritten text of a migration");
+            tracing::info!(
+                ?service,
+                version,
+                "accepted the rewritten text of a migration"
+            );
         }
     }
     Ok(())

@@ -1,5 +1,5 @@
-//! The JSON error body (docs/api.md, "Conventions") and the pieces every service's HTTP error enum is
-//! built from.
+//! The JSON error body (docs/api.md, "Conventions") and the pieces every service's HTTP
+//! error enum is built from.
 //!
 //! Each service has its own error enum (one variant per client-facing code); its
 //! `IntoResponse` ends in [`error_response`], and the cases every service shares

@@ -1,8 +1,9 @@
 //! `Id`: the identifier of users, goods, coupons, orders and payments.
 //!
-//! Stored as `BIGINT UNSIGNED`, written as a JSON string (docs/api.md, "Conventions": "IDs are JSON
-//! strings"); read from a string or, leniently, a JSON integer. A text that is not an
-//! id identifies nothing, so handlers answer 404 for it, as for an unknown id.
+//! Stored as `BIGINT UNSIGNED`, written as a JSON string (docs/api.md, "Conventions":
+//! "IDs are JSON strings"); read from a string or, leniently, a JSON integer. A text
+//! that is not an id identifies nothing, so handlers answer 404 for it, as for an
+//! unknown id.
 
 use std::{fmt, str::FromStr};
 

@@ -1,8 +1,9 @@
 //! `Json<T>`: the JSON extractor and response of every service.
 //!
-//! Unlike axum's own, its rejections answer with the error body of docs/api.md ("Conventions"):
-//! 400 `INVALID_REQUEST` naming the field for malformed JSON, a missing field or a
-//! wrong type. It does not insist on a `Content-Type` header, so a bare `curl -d` works.
+//! Unlike axum's own, its rejections answer with the error body of docs/api.md
+//! ("Conventions"): 400 `INVALID_REQUEST` naming the field for malformed JSON, a
+//! missing field or a wrong type. It does not insist on a `Content-Type` header, so a
+//! bare `curl -d` works.
 
 use axum::{
     body::Bytes,

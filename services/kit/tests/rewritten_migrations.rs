@@ -91,7 +91,8 @@ async fn a_schema_migrated_with_the_former_text_migrates_cleanly_with_the_new_bi
         );
 
         // Act: the service's start-up migration.
-        let restarted = Database::connect_lazy(&format!("{}/{schema}", mysql_server_url())).unwrap();
+        let restarted =
+            Database::connect_lazy(&format!("{}/{schema}", mysql_server_url())).unwrap();
         let migrated = restarted.migrate(service).await;
 
         // Assert: it migrates, and the stored checksums are the current ones.

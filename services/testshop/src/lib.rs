@@ -200,7 +200,8 @@ impl Shop {
     }
 }
 
-/// Payments (docs/architecture.md, "Payment") as the payment platform and a client drive them.
+/// Payments (docs/architecture.md, "Payment") as the payment platform and a client
+/// drive them.
 impl Shop {
     /// `POST /payments` for `order_id`: the answer's status and body.
     pub async fn create_payment(&self, order_id: &str) -> (u16, Value) {

@@ -1,5 +1,5 @@
-//! `pay`/`paid` in group `user-pay-paid` (docs/architecture.md, "Payment"): the payer earns one point
-//! per whole currency unit paid.
+//! `pay`/`paid` in group `user-pay-paid` (docs/architecture.md, "Payment"): the payer
+//! earns one point per whole currency unit paid.
 //!
 //! The points are granted on pay-svc's `paid` message itself, not on a later message
 //! of order-svc's decision, so they follow the payment at once; a payment that

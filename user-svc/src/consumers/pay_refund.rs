@@ -1,6 +1,7 @@
-//! `pay`/`refund` in group `user-pay-refund` (docs/architecture.md, "Payment"): order-svc refunded a
-//! payment that arrived for a cancelled order, so the points it earned are taken back
-//! (or, when this comes first, it will never earn them). See [`super::pay_paid`].
+//! `pay`/`refund` in group `user-pay-refund` (docs/architecture.md, "Payment"):
+//! order-svc refunded a payment that arrived for a cancelled order, so the points it
+//! earned are taken back (or, when this comes first, it will never earn them). See
+//! [`super::pay_paid`].
 
 use mq::StoredMessage;
 use shop_kit::{
