@@ -17,6 +17,7 @@ pub mod error;
 pub mod filter;
 pub mod message;
 pub mod metrics;
+pub mod process;
 pub mod protocol;
 pub mod server;
 pub mod storage;

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use crate::launcher::{ChildProcess, System, SystemConfig, check_redis};
+use crate::launcher::{ChildProcess, Programs, System, SystemConfig, check_redis};
 use anyhow::Context;
 use rand::Rng;
 use shop_kit::settings::{DEV_PAY_CALLBACK_SECRET, Service};
@@ -82,6 +82,17 @@ impl Managed {
         timings: Timings,
     ) -> anyhow::Result<Managed> {
         check_binaries(bin_dir)?;
+        Self::start_with(Programs::Binaries, bin_dir, mysql_url, timings).await
+    }
+
+    /// Like [`Managed::start`], running the parts as `programs` says (`shop scenario`
+    /// runs them as `shop serve <part>`).
+    pub async fn start_with(
+        programs: Programs,
+        bin_dir: &Path,
+        mysql_url: &str,
+        timings: Timings,
+    ) -> anyhow::Result<Managed> {
         prepare_mysql(mysql_url).await;
         let data = tempfile::Builder::new()
             .prefix("shop-scenario-")
@@ -89,6 +100,7 @@ impl Managed {
         let stamp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let random: u32 = rand::rng().random_range(0..1_000_000);
         let mut config = SystemConfig::local_defaults();
+        config.programs = programs;
         config.bin_dir = bin_dir.to_path_buf();
         config.mysql_url = mysql_url.to_string();
         config.mq_port = free_port()?;

@@ -7,9 +7,11 @@
 mod control;
 mod preflight;
 mod process;
+mod servers;
 
 pub use preflight::{check_mysql, check_redis};
 pub use process::ChildProcess;
+pub use servers::{Missing, PrivateServers, find_program, install_instructions};
 
 use std::{
     net::SocketAddr,
@@ -49,10 +51,22 @@ pub enum LaunchError {
 
 pub type Result<T> = std::result::Result<T, LaunchError>;
 
+/// How the launcher runs the broker and the services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Programs {
+    /// Their own binaries (`mq-broker`, `order-svc`, …) in [`SystemConfig::bin_dir`].
+    Binaries,
+    /// One executable that runs each part as `<exe> serve <part>` (the `shop`
+    /// binary): one binary to build, and never a stale one left in `bin_dir`.
+    Serve(PathBuf),
+}
+
 /// Where and how to start the system.
 #[derive(Debug, Clone)]
 pub struct SystemConfig {
-    /// Folder holding the binaries (`mq-broker`, `order-svc`, …).
+    /// How the broker and the services are run.
+    pub programs: Programs,
+    /// Folder holding the binaries (`mq-broker`, `order-svc`, …) of [`Programs::Binaries`].
     pub bin_dir: PathBuf,
     /// MariaDB server URL without a schema; each service gets `<url>/shop_<service><suffix>`.
     pub mysql_url: String,
@@ -74,13 +88,15 @@ pub struct SystemConfig {
 }
 
 impl SystemConfig {
-    /// The defaults of docs/operations.md, "Settings": fixed ports on localhost, binaries beside this executable.
+    /// The defaults of docs/operations.md, "Settings": fixed ports on localhost,
+    /// binaries beside this executable.
     pub fn local_defaults() -> Self {
         let bin_dir = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("."));
         SystemConfig {
+            programs: Programs::Binaries,
             bin_dir,
             mysql_url: "mysql://root@127.0.0.1:3306".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
@@ -117,7 +133,8 @@ impl SystemConfig {
         format!("{base}/shop_{}{}", service.name(), self.schema_suffix)
     }
 
-    /// The environment a service child gets: every variable of docs/operations.md ("Settings"), explicitly.
+    /// The environment a service child gets: every variable of docs/operations.md
+    /// ("Settings"), explicitly.
     fn service_env(&self, service: Service) -> Vec<(String, String)> {
         let mut env = vec![
             (
@@ -159,6 +176,28 @@ impl SystemConfig {
     fn log_path(&self, name: &str) -> PathBuf {
         self.data_dir.join("logs").join(format!("{name}.log"))
     }
+
+    /// The program and arguments that run `binary` (`mq-broker`, `order-svc`, …).
+    fn program(&self, binary: &str) -> (PathBuf, Vec<String>) {
+        match &self.programs {
+            Programs::Binaries => (self.bin_dir.join(binary), Vec::new()),
+            Programs::Serve(exe) => {
+                let part = match binary {
+                    BROKER_BINARY => "broker",
+                    service => service.trim_end_matches("-svc"),
+                };
+                (exe.clone(), vec!["serve".into(), part.into()])
+            }
+        }
+    }
+
+    /// Whether `binary` can be run: always with [`Programs::Serve`].
+    fn has_program(&self, binary: &str) -> bool {
+        match &self.programs {
+            Programs::Binaries => self.bin_dir.join(binary).is_file(),
+            Programs::Serve(exe) => exe.is_file(),
+        }
+    }
 }
 
 /// The broker and the five services, running as child processes.
@@ -178,8 +217,7 @@ impl System {
         check_mysql(&config.mysql_url).await?;
         check_redis(&config.redis_url).await?;
         for service in Service::ALL {
-            let path = config.bin_dir.join(service.binary());
-            if !path.is_file() {
+            if !config.has_program(service.binary()) {
                 return Err(LaunchError::MissingBinary {
                     name: service.binary().into(),
                     dir: config.bin_dir.clone(),
@@ -203,8 +241,7 @@ impl System {
 
     async fn start_children(&mut self) -> Result<()> {
         let config = self.config.clone();
-        let broker_path = config.bin_dir.join(BROKER_BINARY);
-        if broker_path.is_file() {
+        if config.has_program(BROKER_BINARY) {
             self.broker = Some(Self::spawn_broker(&config)?);
             let broker = self.broker.as_mut().expect("just set");
             let admin = format!("{}/topics", config.mq_admin_url());
@@ -227,18 +264,22 @@ impl System {
     }
 
     fn spawn_broker(config: &SystemConfig) -> Result<ChildProcess> {
-        ChildProcess::spawn(
+        let (program, args) = config.program(BROKER_BINARY);
+        ChildProcess::spawn_with_args(
             BROKER_BINARY,
-            &config.bin_dir.join(BROKER_BINARY),
+            &program,
+            &args,
             &config.broker_env(),
             &config.log_path(BROKER_BINARY),
         )
     }
 
     fn spawn_service(config: &SystemConfig, service: Service) -> Result<ChildProcess> {
-        ChildProcess::spawn(
+        let (program, args) = config.program(service.binary());
+        ChildProcess::spawn_with_args(
             service.binary(),
-            &config.bin_dir.join(service.binary()),
+            &program,
+            &args,
             &config.service_env(service),
             &config.log_path(service.binary()),
         )

@@ -84,6 +84,16 @@ impl ChildProcess {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit (a one-shot program); its exit
+    /// status, or `None` when it still runs.
+    pub async fn wait(&mut self, timeout: Duration) -> Option<String> {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(Ok(status)) => Some(status.to_string()),
+            Ok(Err(e)) => Some(format!("unknown ({e})")),
+            Err(_) => None,
+        }
+    }
+
     /// Polls `url` until it answers 200, the process exits, or `timeout` passes.
     pub async fn wait_http_ok(&mut self, url: &str, timeout: Duration) -> Result<()> {
         let http = reqwest::Client::builder()

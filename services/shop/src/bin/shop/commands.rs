@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use shop::{
-    Ctx, Managed, SCENARIOS, Timings, audit, chaos::ChaosOptions, managed::default_bin_dir,
-    report::Report, scenario, seed,
+    Ctx, Managed, SCENARIOS, Timings, audit, chaos::ChaosOptions, launcher::Programs,
+    managed::default_bin_dir, report::Report, scenario, seed,
 };
 use shop_kit::{
     clients::PayClient,
@@ -156,9 +156,17 @@ pub async fn scenario(args: ScenarioArgs) -> anyhow::Result<bool> {
             .target(args.timings.pay_timeout, args.timings.abandon_after)?;
         Ctx::running(target)
     } else {
-        let bin_dir = args.system.bin_dir.clone().unwrap_or_else(default_bin_dir);
         println!("Starting a managed system (its own schemas, Redis and ports; short timeouts) …");
-        let managed = Managed::start(&bin_dir, &args.system.mysql_url, Timings::fast()).await?;
+        let managed = match &args.system.bin_dir {
+            Some(bin_dir) => {
+                Managed::start(bin_dir, &args.system.mysql_url, Timings::fast()).await?
+            }
+            None => {
+                let programs = Programs::Serve(std::env::current_exe()?);
+                let mysql = &args.system.mysql_url;
+                Managed::start_with(programs, &default_bin_dir(), mysql, Timings::fast()).await?
+            }
+        };
         println!("  logs in {}", managed.log_dir().display());
         Ctx::managed(managed)
     };

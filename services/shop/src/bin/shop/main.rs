@@ -11,13 +11,14 @@
 //!   system of their own or (`--running`) against the one `shop up` started.
 
 mod commands;
+mod serve;
 mod up;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use shop::launcher::SystemConfig;
+use shop::launcher::{Programs, SystemConfig};
 use shop::{Target, Timings};
 use shop_kit::settings::{DEV_PAY_CALLBACK_SECRET, Service, parse_duration};
 
@@ -45,6 +46,9 @@ enum Command {
     Audit(commands::AuditArgs),
     /// Run a whole-system scenario (`list` shows them, `all` runs them all).
     Scenario(commands::ScenarioArgs),
+    /// Run one part (the broker or a service) in this process, as its own binary
+    /// would; `shop up` starts its children this way.
+    Serve(serve::ServeArgs),
 }
 
 /// Where the system is (the settings of `shop up`).
@@ -68,7 +72,8 @@ pub struct SystemArgs {
     /// The broker's data and the processes' logs go here.
     #[arg(long, env = "SHOP_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Folder of the binaries (default: beside this executable).
+    /// Folder of the binaries `mq-broker`, `order-svc`, … to run (default: this
+    /// executable runs each part as `shop serve <part>`).
     #[arg(long, env = "SHOP_BIN_DIR")]
     bin_dir: Option<PathBuf>,
     /// Appended to every schema name (`shop_order<suffix>`), to run beside another system.
@@ -90,8 +95,13 @@ fn port_of(addr: &str, what: &str) -> anyhow::Result<u16> {
 impl SystemArgs {
     fn config(&self) -> anyhow::Result<SystemConfig> {
         let mut config = SystemConfig::local_defaults();
-        if let Some(dir) = &self.bin_dir {
-            config.bin_dir = dir.clone();
+        // Given a folder of binaries, run those; else this executable runs every part.
+        match &self.bin_dir {
+            Some(dir) => config.bin_dir = dir.clone(),
+            None => {
+                let exe = std::env::current_exe().context("locating the shop executable")?;
+                config.programs = Programs::Serve(exe);
+            }
         }
         config.mysql_url = self.mysql_url.clone();
         config.redis_url = self.redis_url.clone();
@@ -135,18 +145,24 @@ pub struct TimingArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_target(false)
-        .init();
-    let outcome = match Cli::parse().command {
+    let command = Cli::parse().command;
+    // A served part sets up its own logging, as its binary does.
+    if !matches!(command, Command::Serve(_)) {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_target(false)
+            .init();
+    }
+    let outcome = match command {
         Command::Up(args) => up::up(args).await,
         Command::Pay(args) => commands::pay(args).await,
         Command::Seed(args) => commands::seed(args).await,
         Command::Audit(args) => commands::audit(args).await,
         Command::Scenario(args) => commands::scenario(args).await,
+        Command::Serve(args) => serve::serve(args).await,
     };
     // Errors are for people: the message and its causes, no backtrace.
     match outcome {

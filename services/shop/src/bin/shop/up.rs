@@ -1,11 +1,13 @@
 //! `shop up`: start the system, seed the demo data, print the walkthrough, and stop
-//! everything on ctrl-c or SIGTERM (or when a child exits on its own).
+//! everything on ctrl-c or SIGTERM (or when a child exits on its own). When MariaDB
+//! or Redis does not answer at its configured URL, private servers are started first
+//! (see [`PrivateServers`]), unless `--external`.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use shop::launcher::{System, SystemConfig};
+use shop::launcher::{PrivateServers, System, SystemConfig};
 use shop::{Target, Timings, seed};
 use shop_kit::settings::{Service, parse_duration};
 use tokio::signal::unix::{SignalKind, signal};
@@ -22,6 +24,10 @@ pub struct UpArgs {
     /// Do not create the demo user, goods item and coupon.
     #[arg(long)]
     no_seed: bool,
+    /// Use only the configured MariaDB and Redis: fail when one does not answer,
+    /// instead of starting a private server.
+    #[arg(long)]
+    external: bool,
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
@@ -31,15 +37,23 @@ pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
         "Starting Shop (logs in {}/logs) …",
         config.data_dir.display()
     );
+    let mut servers = match PrivateServers::ensure(&mut config, args.external).await {
+        Ok(servers) => servers,
+        Err(e) => bail!("{e}"),
+    };
     let mut system = match System::start(config).await {
         Ok(system) => system,
-        Err(e) => bail!("{e}"),
+        Err(e) => {
+            servers.stop().await;
+            bail!("{e}");
+        }
     };
     print_welcome(
         &system.config,
         system.broker_addr().is_some(),
         !args.no_seed,
     );
+    print_private_servers(&system.config, &servers);
     if !args.no_seed {
         let target = Target {
             config: system.config.clone(),
@@ -56,11 +70,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut watch = tokio::time::interval(Duration::from_millis(500));
     let reason = loop {
+        // Signals first: a terminal's ctrl-c reaches the children too, and a child that
+        // stops on it must not be taken for one that exited on its own.
         tokio::select! {
+            biased;
             _ = tokio::signal::ctrl_c() => break None,
             _ = terminate.recv() => break None,
             _ = watch.tick() => {
-                if let Some((name, status)) = system.exited() {
+                if let Some((name, status)) = system.exited().or_else(|| servers.exited()) {
                     break Some(format!("{name} exited on its own ({status})"));
                 }
             }
@@ -68,6 +85,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
     };
     println!("\nStopping …");
     system.stop().await;
+    servers.stop().await;
     match reason {
         None => {
             println!("Stopped.");
@@ -75,6 +93,23 @@ pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
         }
         Some(reason) => bail!("{reason}; everything else was stopped"),
     }
+}
+
+/// Which servers are private, and the settings that reach them (for `shop seed`,
+/// `shop audit` and `shop scenario --running` in another terminal).
+fn print_private_servers(config: &SystemConfig, servers: &PrivateServers) {
+    if !servers.any() {
+        return;
+    }
+    println!();
+    for note in &servers.notes {
+        println!("{note}");
+    }
+    println!(
+        "For shop seed, audit and scenario --running in another terminal:\n  \
+         export SHOP_MYSQL_URL={} REDIS_URL={}",
+        config.mysql_url, config.redis_url
+    );
 }
 
 /// The URLs; without the demo data (whose walkthrough follows), a first curl to try.
