@@ -125,9 +125,12 @@ pub fn recover(
         }
         let last = i + 1 == bases.len();
         let file_len = fs::metadata(&path)?.len();
-        // Sealed segments load from their summary when it matches the file.
+        // Sealed segments load from their summary when it matches the file
+        // and every record's checksum holds; otherwise they are scanned.
         if !last {
-            if let Some(sum) = summary::read(&index_dir, base).filter(|s| s.len == file_len) {
+            if let Some(sum) = summary::read(&index_dir, base)
+                .filter(|s| s.len == file_len && summary::checksums_hold(&path, s))
+            {
                 let newest = sum.newest_ms();
                 state
                     .apply(sum.records)

@@ -138,6 +138,28 @@ pub fn write(index_dir: &Path, s: &SegmentSummary) -> Result<()> {
     sync_dir(index_dir)
 }
 
+/// Whether the segment file holds exactly the records the summary lists,
+/// back to back, each with a valid checksum. The summary spares recovery
+/// decoding every record, not checking them: without this, damage inside a
+/// sealed segment (a flipped bit, the same length) went unnoticed and its
+/// records were indexed.
+pub fn checksums_hold(segment_path: &Path, s: &SegmentSummary) -> bool {
+    let Ok(data) = fs::read(segment_path) else {
+        return false;
+    };
+    let mut pos = 0usize;
+    for r in &s.records {
+        if r.log_offset != s.base + pos as u64 {
+            return false;
+        }
+        match record_at(&data, pos) {
+            Some(len) => pos += RECORD_HEADER + len,
+            None => return false,
+        }
+    }
+    pos as u64 == s.len
+}
+
 /// Reads the summary of the segment at `base`; `None` if it is missing or
 /// fails its checks (the caller then scans the segment).
 pub fn read(index_dir: &Path, base: u64) -> Option<SegmentSummary> {
