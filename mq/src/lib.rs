@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod fuzz;
 pub mod message;
 pub mod metrics;
 pub mod process;

@@ -26,7 +26,7 @@ use super::{MAX_DEPTH, MAX_SQL_LEN, SqlError};
 pub fn parse(src: &str) -> Result<Cond, SqlError> {
     if src.len() > MAX_SQL_LEN {
         return Err(SqlError::new(
-            MAX_SQL_LEN,
+            1,
             format!(
                 "expression is {} bytes; the limit is {MAX_SQL_LEN}",
                 src.len()
