@@ -2,9 +2,12 @@
 //! `index/` listing every record's index data — store topic, queue, queue
 //! offset, log offset, tag hash, deliver-at, store time, origin and keys — without
 //! the bodies. Recovery loads the indexes of sealed segments from their
-//! summaries and scans only the active segment, so a restart does not read
-//! the whole log. A missing or damaged summary is rebuilt by scanning its
-//! segment. Each summary carries a checksum over all of it.
+//! summaries and decodes only the active segment, so a restart does not
+//! decode the whole log; it still reads each sealed segment once to check
+//! that its records' checksums hold ([`checksums_hold`]), so that damage
+//! inside a sealed segment is found at start, not at delivery. A missing or
+//! damaged summary is rebuilt by scanning its segment. Each summary carries
+//! a checksum over all of it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
