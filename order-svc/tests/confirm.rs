@@ -303,13 +303,13 @@ async fn a_cancel_consumed_before_its_steps_makes_the_late_steps_refuse() {
     let deduct = json!({"order_id": order_id, "amount": "30.00"});
     let late = [
         shop.goods
-            .post("/internal/stock/reservations", &reserve)
+            .post_internal("/internal/stock/reservations", &reserve)
             .await,
         shop.coupons
-            .post(&format!("/internal/coupons/{coupon}/use"), &used)
+            .post_internal(&format!("/internal/coupons/{coupon}/use"), &used)
             .await,
         shop.users
-            .post(&format!("/internal/users/{user}/deduct"), &deduct)
+            .post_internal(&format!("/internal/users/{user}/deduct"), &deduct)
             .await,
     ];
 

@@ -1,6 +1,9 @@
 //! The pay-svc application: state, router and background tasks on the shared runtime
-//! (the sender and the relay of the local message table, the `pay`/`paid` and
-//! `pay`/`refund` consumers).
+//! (the sender and the relay of the local message table, the refund relay, the
+//! `pay`/`paid` and `pay`/`refund` consumers). Refunds go through the development
+//! payment platform ([`crate::platform::dev`]).
+
+use std::sync::Arc;
 
 use shop_kit::{
     clients::OrderClient,
@@ -13,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     consumers::{pay_paid, pay_refund},
+    domain::refund::Refunds,
     http,
+    platform::dev::DevPlatform,
     settings::{SERVICE, Settings},
 };
 
@@ -26,6 +31,8 @@ pub struct AppState {
     pub db: shop_kit::db::Database,
     pub outbox: Outbox,
     pub orders: OrderClient,
+    /// Makes refunds through the payment-platform port.
+    pub refunds: Refunds,
     /// `PAY_CALLBACK_SECRET` (or the development secret).
     pub callback_secret: String,
     /// `SHOP_FAULTS=on`: honour `X-Shop-Fault`.
@@ -50,6 +57,16 @@ impl App {
         let s = runtime.settings.clone();
         let outbox = Outbox::start(&mut runtime, PRODUCER_GROUP);
         let shutdown = runtime.shutdown.clone();
+        let refunds = Refunds {
+            db: runtime.db.clone(),
+            platform: Arc::new(DevPlatform::new(runtime.db.clone())),
+        };
+        runtime.spawn_task(
+            "refund relay",
+            refunds
+                .clone()
+                .relay(s.outbox_retry_after, shutdown.clone()),
+        );
         spawn_consumer(
             &mut runtime,
             Subscription::new(pay_paid::GROUP, PAY_TOPIC, PAID_TAG),
@@ -58,12 +75,15 @@ impl App {
         spawn_consumer(
             &mut runtime,
             Subscription::new(pay_refund::GROUP, PAY_TOPIC, REFUND_TAG),
-            pay_refund::RefundPayment,
+            pay_refund::RefundPayment {
+                refunds: refunds.clone(),
+            },
         );
         let state = AppState {
             db: runtime.db.clone(),
             outbox,
             orders: OrderClient::from_settings(&s),
+            refunds,
             callback_secret: s.pay_callback_secret().to_owned(),
             faults_enabled: s.faults_enabled,
             shutdown,

@@ -12,6 +12,7 @@ pub mod app;
 pub mod consumers;
 pub mod domain;
 pub mod http;
+pub mod platform;
 pub mod settings;
 pub mod store;
 

@@ -189,6 +189,18 @@ async fn a_payment_arriving_after_the_timeout_cancelled_the_order_is_refunded_an
     assert_eq!((again, &same["status"]), (200, &json!("refunded")));
     let events = "select count(*) from trade_pay_log where event in ('paid', 'refunded')";
     assert_eq!(count(&shop.pay, events).await, 2);
+    // The refund is a row, made through the payment platform, shown with the payment.
+    let refunds = eventually("the refund is made", SETTLE, || async {
+        let refunds = common::payment(&shop.pay, &pay_id).await["refunds"].clone();
+        (refunds[0]["status"] == "succeeded").then_some(refunds)
+    })
+    .await;
+    assert_eq!(refunds.as_array().unwrap().len(), 1, "{refunds}");
+    assert_eq!(refunds[0]["trade_no"], format!("T-{pay_id}"));
+    assert_eq!(refunds[0]["amount"], "200.00");
+    assert_eq!(refunds[0]["reason"], "order_cancelled");
+    let platform = "select count(*) from dev_platform_refund";
+    assert_eq!(count(&shop.pay, platform).await, 1);
     // The balance part of the order came back with the cancel.
     let user = json(shop.users.get(&format!("/users/{}", order.user_id)).await).await;
     assert_eq!(user["balance"], "1000.00");

@@ -32,7 +32,8 @@ async fn a_stored_payment_is_read_with_its_amount_as_a_two_decimal_string() {
     let payment = json(app.get("/payments/1").await).await;
     assert_eq!(
         payment,
-        serde_json::json!({"pay_id": "1", "order_id": "9", "amount": "4880.50", "status": "unpaid"})
+        serde_json::json!({"pay_id": "1", "order_id": "9", "amount": "4880.50", "status": "unpaid",
+            "refunds": []})
     );
 }
 

@@ -11,7 +11,10 @@ use shop_kit::{
     contracts::{
         coupon::UseCoupon,
         goods::ReserveStock,
-        order::{CancelReason, ConfirmOrder, ORDER_TOPIC, OrderPayTimeout, OrderView, TIMEOUT_TAG},
+        order::{
+            CancelReason, ConfirmOrder, ORDER_TOPIC, OrderPayTimeout, OrderStatus, OrderView,
+            TIMEOUT_TAG,
+        },
         user::DeductBalance,
     },
     db::Database,
@@ -47,6 +50,9 @@ pub enum ConfirmError {
     /// Something needed before the pre-order could not be reached; nothing was written.
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
+    /// The confirmation's outcome is unknown and the order could not be read back.
+    #[error("order {order_id}: the confirmation's outcome is unknown")]
+    Uncertain { order_id: Id },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -102,7 +108,7 @@ impl Confirmer {
         if let Err(failed) = self.run_steps(order_id, &order, fault).await {
             return Err(self.cancel_failed(order_id, failed).await);
         }
-        match self.mark_confirmed(order_id, &order).await {
+        match self.mark_confirmed(order_id, &order, fault).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(ConfirmError::Cancelled {
@@ -112,17 +118,40 @@ impl Confirmer {
                 });
             }
             Err(error) => {
-                tracing::warn!(%order_id, error = format!("{error:#}"), "confirmation not saved");
-                let failed = StepFailed {
-                    reason: "the confirmation could not be saved".into(),
-                    unavailable: true,
-                };
-                return Err(self.cancel_failed(order_id, failed).await);
+                tracing::warn!(%order_id, error = format!("{error:#}"),
+                    "the confirmation's outcome is uncertain; settling it from the database");
+                return self.settle_uncertain(order_id).await;
             }
         }
         tracing::info!(%order_id, pay_amount = %order.pay_amount, "order confirmed");
         let view = store::orders::find_order(self.db.pool()?, order_id).await?;
         view.ok_or_else(|| anyhow::anyhow!("order {order_id} vanished after confirming").into())
+    }
+
+    /// After a confirmation commit whose outcome is unknown (it may have committed):
+    /// cancels the order only if it is still unconfirmed (the cancel locks the row, so
+    /// it waits for a commit in flight and never cancels a confirmed order), then reads
+    /// it back and answers what is true: the confirmed order, or `ORDER_CANCELLED`.
+    /// When even that cannot be read, 503 `UNAVAILABLE` with the order id: the abandon
+    /// sweep cancels the order later if it was not confirmed.
+    async fn settle_uncertain(&self, order_id: Id) -> Result<OrderView, ConfirmError> {
+        let failed = StepFailed {
+            reason: "the confirmation could not be saved".into(),
+            unavailable: true,
+        };
+        let cancelled = self.cancel_failed(order_id, failed).await;
+        let read = async { store::orders::find_order(self.db.pool()?, order_id).await };
+        match read.await {
+            Ok(Some(order)) if order.status == OrderStatus::Confirmed => {
+                tracing::info!(%order_id, "the uncertain confirmation had committed: confirmed");
+                Ok(order)
+            }
+            Ok(Some(order)) if order.status == OrderStatus::Cancelled => Err(cancelled),
+            Ok(_) | Err(_) => {
+                tracing::warn!(%order_id, "the order's state cannot be read back");
+                Err(ConfirmError::Uncertain { order_id })
+            }
+        }
     }
 
     /// Reads the user, the goods and the coupon at once.
@@ -201,8 +230,14 @@ impl Confirmer {
     }
 
     /// Marks the order confirmed and writes its payment-timeout message, in one
-    /// transaction; `false` when it was no longer unconfirmed.
-    async fn mark_confirmed(&self, order_id: Id, order: &CheckedOrder) -> anyhow::Result<bool> {
+    /// transaction; `false` when it was no longer unconfirmed. An error leaves the
+    /// outcome unknown: the commit may have happened.
+    async fn mark_confirmed(
+        &self,
+        order_id: Id,
+        order: &CheckedOrder,
+        fault: Option<Fault>,
+    ) -> anyhow::Result<bool> {
         let nothing_to_pay = order.pay_amount.is_zero();
         let pool = self.db.pool()?;
         let mut conn = pool.acquire().await?;
@@ -222,6 +257,10 @@ impl Confirmer {
             rows.push(self.outbox.insert(&mut tx, &timeout).await?);
         }
         tx.commit().await?;
+        if fault == Some(Fault::CommitOutcomeLost) {
+            // The relay sends the timeout message the lost outcome left behind.
+            anyhow::bail!("fault commit-outcome-lost: the commit's answer was lost");
+        }
         self.outbox.send_soon(rows);
         Ok(true)
     }

@@ -14,6 +14,10 @@ pub enum Fault {
     /// Abort the process after reserving stock: the order is left `unconfirmed`
     /// for the abandon sweep of the next start.
     CrashAfterStock,
+    /// The confirmation commits, then its outcome is lost: the commit call answers
+    /// an error although the server committed (as when the connection drops after
+    /// `COMMIT` was sent). The answer must still be the truth: confirmed.
+    CommitOutcomeLost,
 }
 
 impl Fault {
@@ -24,6 +28,7 @@ impl Fault {
             "after-coupon" => Some(Fault::AfterCoupon),
             "after-balance" => Some(Fault::AfterBalance),
             "crash-after-stock" => Some(Fault::CrashAfterStock),
+            "commit-outcome-lost" => Some(Fault::CommitOutcomeLost),
             _ => None,
         }
     }

@@ -31,6 +31,10 @@ pub enum ApiError {
     /// 503 `UNAVAILABLE`
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
+    /// 503 `UNAVAILABLE` with the order id: the confirmation's outcome is unknown
+    /// (the database could not be asked); `GET /orders/{order_id}` tells it later.
+    #[error("order {order_id}: the confirmation's outcome is not known yet; read the order")]
+    Uncertain { order_id: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -51,6 +55,9 @@ impl From<ConfirmError> for ApiError {
                 unavailable,
             },
             ConfirmError::Unavailable(e) => ApiError::Unavailable(e),
+            ConfirmError::Uncertain { order_id } => ApiError::Uncertain {
+                order_id: order_id.to_string(),
+            },
             ConfirmError::Database(e) => ApiError::Database(e),
             ConfirmError::Unexpected(e) => ApiError::Unexpected(e),
         }
@@ -105,6 +112,13 @@ impl IntoResponse for ApiError {
                 (status, Json(body)).into_response()
             }
             ApiError::Unavailable(e) => e.into_response(),
+            ApiError::Uncertain { ref order_id } => {
+                let body = ErrorBody {
+                    order_id: Some(order_id.clone()),
+                    ..ErrorBody::new("UNAVAILABLE", self.to_string())
+                };
+                (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+            }
             ApiError::Database(e) => error::database_error(e),
             ApiError::Unexpected(e) => error::unexpected_error(e),
         }

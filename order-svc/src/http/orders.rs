@@ -28,7 +28,7 @@ use crate::{
     tag = "orders",
     request_body = ConfirmOrder,
     params(("X-Shop-Fault" = Option<String>, Header,
-        description = "With SHOP_FAULTS=on: after-stock | after-coupon | after-balance | crash-after-stock")),
+        description = "With SHOP_FAULTS=on: after-stock | after-coupon | after-balance | crash-after-stock | commit-outcome-lost")),
     responses(
         (status = 201, description = "Confirmed", body = OrderView),
         (status = 400, description = "`INVALID_REQUEST`, `INVALID_QUANTITY`, `ORDER_AMOUNT_INVALID`, `SHIPPING_FEE_INVALID`, `MONEY_PAID_INVALID`, `PAY_AMOUNT_NEGATIVE`", body = ErrorBody),
@@ -50,6 +50,7 @@ pub async fn confirm_order(
     } else {
         None
     };
+    validate::bounded_text("address", &request.address, validate::MAX_ADDRESS_CHARS)?;
     let order = state.confirmer.confirm(&request, fault).await?;
     Ok((StatusCode::CREATED, Json(order)))
 }

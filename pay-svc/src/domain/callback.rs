@@ -7,8 +7,12 @@
 //!
 //! Decisions are taken on the locked payment row, so replayed or concurrent callbacks
 //! of one payment apply once: `paid` moves an `unpaid` (or `failed`: the payer tried
-//! again) payment to `paid`; `failed` moves only an `unpaid` one, writes a payment log
-//! row and publishes nothing; anything else is a replay and changes nothing.
+//! again) payment to `paid` and records the charge; `failed` moves only an `unpaid`
+//! one, writes a payment log row and publishes nothing. A `paid` callback with
+//! another transaction number for a payment already settled (paid or refunded) is a
+//! second charge: it is recorded and, in the same transaction, its refund
+//! (`duplicate_charge`), which the caller has the platform make after the commit.
+//! Anything else is a replay and changes nothing.
 
 use shop_kit::{
     contracts::pay::{
@@ -24,7 +28,9 @@ use sqlx::Acquire;
 use crate::store::{
     pay_log::{self, PayEvent, PayLogEntry},
     payments,
+    refunds::{self, NewRefund},
 };
+use shop_kit::contracts::pay::RefundReason;
 
 /// What a callback did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +39,9 @@ pub enum Applied {
     Paid { outbox_row: u64 },
     /// Marked failed.
     Failed,
+    /// A second charge of a settled payment: recorded, its refund pending (to make
+    /// after the commit).
+    DuplicateCharge { refund_id: Id },
     /// A replay, or a report that no longer applies: nothing changed.
     Unchanged,
 }
@@ -70,6 +79,8 @@ pub async fn apply(
     let applied = match (callback.status, payment.status) {
         (CallbackStatus::Paid, PaymentStatus::Unpaid | PaymentStatus::Failed) => {
             payments::mark_paid(&mut tx, pay_id, trade_no).await?;
+            refunds::record_charge(&mut tx, pay_id, trade_no.unwrap_or(""), payment.amount)
+                .await?;
             let user_id = payment
                 .user_id
                 .ok_or_else(|| anyhow::anyhow!("payment {pay_id} has no payer"))?;
@@ -97,20 +108,45 @@ pub async fn apply(
             pay_log::record(&mut tx, &entry).await?;
             Applied::Failed
         }
-        (status, now) => {
-            if status == CallbackStatus::Paid && payment.trade_no.as_deref() != trade_no {
-                tracing::warn!(%pay_id, ?now, given = ?trade_no, kept = ?payment.trade_no,
-                    "paid callback with another trade number for a settled payment: ignored");
-            }
-            Applied::Unchanged
+        (CallbackStatus::Paid, PaymentStatus::Paid | PaymentStatus::Refunded)
+            if trade_no.is_some_and(|t| Some(t) != payment.trade_no.as_deref()) =>
+        {
+            let trade_no = trade_no.unwrap_or_default();
+            duplicate_charge(&mut tx, &payment, trade_no).await?
         }
+        _ => Applied::Unchanged,
     };
     tx.commit().await?;
     match &applied {
         Applied::Paid { .. } => tracing::info!(%pay_id, order_id = %payment.order_id,
             amount = %payment.amount, "payment paid; paid message written"),
         Applied::Failed => tracing::info!(%pay_id, "payment failed"),
+        Applied::DuplicateCharge { refund_id } => tracing::warn!(%pay_id, %refund_id,
+            trade_no = ?trade_no, kept = ?payment.trade_no, amount = %payment.amount,
+            "second charge of a settled payment: recorded, refund pending"),
         Applied::Unchanged => tracing::debug!(%pay_id, "callback replayed: nothing changed"),
     }
     Ok(applied)
+}
+
+/// Records the second charge `trade_no` of a settled payment and its refund; a replay
+/// of that same charge changes nothing.
+async fn duplicate_charge(
+    tx: &mut sqlx::MySqlConnection,
+    payment: &payments::Payment,
+    trade_no: &str,
+) -> Result<Applied, CallbackRefused> {
+    if !refunds::record_charge(tx, payment.pay_id, trade_no, payment.amount).await? {
+        return Ok(Applied::Unchanged);
+    }
+    let refund = NewRefund {
+        pay_id: payment.pay_id,
+        trade_no,
+        amount: payment.amount,
+        reason: RefundReason::DuplicateCharge,
+    };
+    match refunds::insert_pending(tx, &refund).await? {
+        Some(refund_id) => Ok(Applied::DuplicateCharge { refund_id }),
+        None => Ok(Applied::Unchanged),
+    }
 }

@@ -54,7 +54,9 @@ pub async fn create_payment(
         .as_ref()
         .filter(|p| matches!(p.status, PaymentStatus::Paid | PaymentStatus::Refunded))
     {
-        return Ok(Created::Existing(settled.view()));
+        return Ok(Created::Existing(
+            payments::view_with_refunds(pool, settled).await?,
+        ));
     }
     let order = match orders.get_order(order_id).await {
         Ok(Some(order)) => order,
@@ -88,6 +90,7 @@ pub async fn create_payment(
                 order_id,
                 amount: order.pay_amount,
                 status: PaymentStatus::Unpaid,
+                refunds: Vec::new(),
             }))
         }
         Ok(None) => {

@@ -56,8 +56,9 @@ pub async fn create_payment(
 /// The payment platform's callback, signed: `X-Pay-Signature` is the hex
 /// HMAC-SHA256 of the raw body with `PAY_CALLBACK_SECRET`, checked before anything
 /// else. `paid` marks the payment paid and writes the `pay`/`paid` message in one
-/// transaction; the message is sent after the answer. Replays answer 200 and change
-/// nothing.
+/// transaction; the message is sent after the answer. A `paid` with another
+/// `trade_no` for a settled payment is a second charge: recorded and refunded
+/// (`duplicate_charge`), answered 200. Replays answer 200 and change nothing.
 #[utoipa::path(
     post,
     path = "/payments/callback",
@@ -90,7 +91,16 @@ pub async fn payment_callback(
         return Err(ApiError::SignatureInvalid);
     }
     let callback: PayCallback = json::parse(&body)?;
+    validate::bounded_text("pay_id", &callback.pay_id, validate::MAX_ID_CHARS)?;
+    if let Some(trade_no) = &callback.trade_no {
+        validate::bounded_text("trade_no", trade_no, validate::MAX_TRADE_NO_CHARS)?;
+    }
     let applied = callback::apply(&state.db, &state.outbox, &callback).await?;
+    if let Applied::DuplicateCharge { refund_id } = applied {
+        // Answered at once; the refund relay asks again if this does not finish.
+        let refunds = state.refunds.clone();
+        tokio::spawn(async move { refunds.execute(refund_id).await });
+    }
     if let Applied::Paid { outbox_row } = applied {
         if fault(&state, &headers) == Some(Fault::CrashAfterCommit) {
             tracing::error!(pay_id = %callback.pay_id, outbox_row,
@@ -113,7 +123,7 @@ fn fault(state: &AppState, headers: &HeaderMap) -> Option<Fault> {
         .and_then(Fault::parse)
 }
 
-/// Reads a payment: its order, amount and status.
+/// Reads a payment: its order, amount, status and refunds.
 #[utoipa::path(
     get,
     path = "/payments/{pay_id}",

@@ -8,7 +8,7 @@ use shop_kit::{
     ids::Id,
     money::Money,
 };
-use sqlx::{MySqlConnection, MySqlExecutor};
+use sqlx::{MySqlConnection, MySqlExecutor, MySqlPool};
 
 /// A payment with what the `paid` message needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +28,7 @@ impl Payment {
             order_id: self.order_id,
             amount: self.amount,
             status: self.status,
+            refunds: Vec::new(),
         }
     }
 }
@@ -62,12 +63,21 @@ impl PaymentRow {
     }
 }
 
-/// The payment, if it exists.
-pub async fn find_payment(
-    db: impl MySqlExecutor<'_>,
-    pay_id: Id,
-) -> anyhow::Result<Option<PaymentView>> {
-    Ok(find(db, pay_id).await?.map(|p| p.view()))
+/// The payment with its refunds, if it exists.
+pub async fn find_payment(db: &MySqlPool, pay_id: Id) -> anyhow::Result<Option<PaymentView>> {
+    match find(db, pay_id).await? {
+        Some(payment) => Ok(Some(view_with_refunds(db, &payment).await?)),
+        None => Ok(None),
+    }
+}
+
+/// `payment` as the API shows it, with its refunds.
+pub async fn view_with_refunds(db: &MySqlPool, payment: &Payment) -> anyhow::Result<PaymentView> {
+    let refunds = super::refunds::of_payment(db, payment.pay_id).await?;
+    Ok(PaymentView {
+        refunds: refunds.iter().map(super::refunds::Refund::view).collect(),
+        ..payment.view()
+    })
 }
 
 /// The payment with its payer, if it exists.

@@ -16,6 +16,7 @@ use crate::{
     error::error_response,
     http::{
         health::{HealthProbe, health},
+        internal::{InternalToken, require_internal_token},
         metrics::metrics,
         observe::observe,
         openapi::{document, openapi_json},
@@ -41,6 +42,14 @@ impl Runtime {
     /// Redis (lazily). Nothing here waits on MariaDB or Redis being up.
     pub fn start(settings: Settings) -> anyhow::Result<Runtime> {
         let service = settings.service;
+        if settings.internal_token_generated {
+            tracing::warn!(
+                "SHOP_INTERNAL_TOKEN is not set: generated one for this process alone, so \
+                 no other service can call its internal endpoints and its own internal calls \
+                 are refused; give every service the same SHOP_INTERNAL_TOKEN (the launcher \
+                 and docker compose do)"
+            );
+        }
         let db = Database::connect_lazy(&settings.database_url)
             .context("setting up the database pool")?;
         let cache = Cache::connect_lazy(&settings.redis_url, &settings.redis_prefix)
@@ -86,8 +95,9 @@ pub struct Server {
 
 impl Server {
     /// Binds `LISTEN_ADDR` (port 0 works) and adds to `api` the shared endpoints
-    /// (`/health`, `/metrics`, `/openapi.json`), the JSON 404 fallback, and the
-    /// request-id/tracing/metrics middleware. `openapi` documents `api`.
+    /// (`/health`, `/metrics`, `/openapi.json`), the JSON 404 fallback, the
+    /// request-id/tracing/metrics middleware and the service credential every
+    /// `/internal/...` route requires. `openapi` documents `api`.
     pub async fn bind(
         runtime: Runtime,
         api: Router,
@@ -119,6 +129,10 @@ impl Server {
             )
             .route("/metrics", get(metrics))
             .fallback(not_found)
+            .layer(middleware::from_fn_with_state(
+                InternalToken::new(&runtime.settings.internal_token),
+                require_internal_token,
+            ))
             .layer(middleware::from_fn_with_state(service.binary(), observe));
         tracing::info!(service = service.binary(), %addr, "listening");
         Ok(Server {

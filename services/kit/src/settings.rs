@@ -78,7 +78,13 @@ impl Service {
 
     /// Every environment variable this service reads (docs/operations.md, "Settings").
     pub fn env_vars(self) -> Vec<&'static str> {
-        let mut vars = vec!["LISTEN_ADDR", "DATABASE_URL", "REDIS_URL", "MQ_ADDR"];
+        let mut vars = vec![
+            "LISTEN_ADDR",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "MQ_ADDR",
+            "SHOP_INTERNAL_TOKEN",
+        ];
         vars.extend(Service::ALL.iter().map(|s| s.url_var()));
         match self {
             Service::Order => vars.extend([
@@ -130,6 +136,13 @@ pub struct Settings {
     /// `None` when `PAY_CALLBACK_SECRET` is unset: the dev secret applies.
     pub pay_callback_secret: Option<String>,
     pub faults_enabled: bool,
+    /// `SHOP_INTERNAL_TOKEN`: the service credential. Callers send it as
+    /// `Authorization: Bearer <token>` to `/internal/...` routes, which answer 401
+    /// without it. Every service of one system must have the same one.
+    pub internal_token: String,
+    /// The token was not set and was generated for this process alone (a warning
+    /// is logged: its internal endpoints then accept no other process).
+    pub internal_token_generated: bool,
     /// `OUTBOX_RETRY_AFTER` (order, pay): how long a local message table row waits
     /// for its immediate send before the relay resends it; also the relay's poll
     /// interval and the first step of its doubling backoff.
@@ -179,6 +192,9 @@ impl Settings {
             }
         };
         let url = |s: Service| string(s.url_var(), s.default_url());
+        let given_token = lookup("SHOP_INTERNAL_TOKEN").filter(|t| !t.trim().is_empty());
+        let internal_token_generated = given_token.is_none();
+        let internal_token = given_token.unwrap_or_else(generate_internal_token);
         Ok(Settings {
             service,
             listen_addr,
@@ -195,6 +211,8 @@ impl Settings {
             order_abandon_after: duration("ORDER_ABANDON_AFTER", "60s")?,
             pay_callback_secret: lookup("PAY_CALLBACK_SECRET").filter(|s| !s.is_empty()),
             faults_enabled,
+            internal_token,
+            internal_token_generated,
             outbox_retry_after: duration("OUTBOX_RETRY_AFTER", "2s")?,
             stock_reserve_timeout: duration("STOCK_RESERVE_TIMEOUT", "2s")?,
             stock_reconcile_interval: duration("STOCK_RECONCILE_INTERVAL", "30s")?,
@@ -207,6 +225,13 @@ impl Settings {
             .as_deref()
             .unwrap_or(DEV_PAY_CALLBACK_SECRET)
     }
+}
+
+/// A fresh random service credential (256 bits, hex), for a process or a launcher
+/// that was given none.
+pub fn generate_internal_token() -> String {
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    format!("{}{}", a.simple(), b.simple())
 }
 
 /// Parses durations as the settings are written: `30m`, `5s`, `1500ms`, `1h 30m`.
@@ -229,6 +254,21 @@ mod tests {
         assert_eq!(s.user_svc_url, "http://127.0.0.1:8084");
         assert!(!s.faults_enabled);
         assert_eq!(s.pay_callback_secret(), DEV_PAY_CALLBACK_SECRET);
+        assert!(s.internal_token_generated);
+        assert_eq!(s.internal_token.len(), 64);
+        let other = Settings::from_lookup(Service::Goods, |_| None).unwrap();
+        assert_ne!(s.internal_token, other.internal_token, "generated afresh");
+    }
+
+    #[test]
+    fn the_internal_token_is_read_from_the_environment() {
+        let s = Settings::from_lookup(Service::User, |v| {
+            (v == "SHOP_INTERNAL_TOKEN").then(|| "t0ken".to_string())
+        })
+        .unwrap();
+        assert_eq!(s.internal_token, "t0ken");
+        assert!(!s.internal_token_generated);
+        assert!(Service::User.env_vars().contains(&"SHOP_INTERNAL_TOKEN"));
     }
 
     #[test]

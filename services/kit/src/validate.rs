@@ -3,10 +3,16 @@
 
 use crate::{error::InvalidRequest, ids::Id, money::Money};
 
-/// Longest name a `varchar(255)` column holds.
-pub const MAX_NAME_CHARS: usize = 255;
+/// Longest name (of a user, a goods item).
+pub const MAX_NAME_CHARS: usize = 64;
+/// Longest delivery address.
+pub const MAX_ADDRESS_CHARS: usize = 255;
+/// Longest payment-platform transaction number.
+pub const MAX_TRADE_NO_CHARS: usize = 128;
+/// Longest id text: `u64::MAX` has 20 digits.
+pub const MAX_ID_CHARS: usize = 20;
 
-/// A trimmed, non-empty name of at most 255 characters.
+/// A trimmed, non-empty name of at most [`MAX_NAME_CHARS`] characters.
 pub fn name(field: &str, value: &str) -> Result<String, InvalidRequest> {
     let value = value.trim();
     if value.is_empty() {
@@ -19,6 +25,17 @@ pub fn name(field: &str, value: &str) -> Result<String, InvalidRequest> {
         ));
     }
     Ok(value.to_owned())
+}
+
+/// A text of at most `max` characters (empty allowed).
+pub fn bounded_text(field: &str, value: &str, max: usize) -> Result<(), InvalidRequest> {
+    if value.chars().count() > max {
+        return Err(InvalidRequest::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// An amount of zero or more.

@@ -190,7 +190,13 @@ impl ShopApi {
 
     /// The payment platform's signed `paid` callback.
     pub async fn callback_paid(&self, pay_id: Id) -> anyhow::Result<()> {
-        let trade_no = Some(format!("SCN-{pay_id}"));
+        self.callback_paid_as(pay_id, &format!("SCN-{pay_id}")).await
+    }
+
+    /// The signed `paid` callback of the platform's transaction `trade_no` (another
+    /// one than the first is a second charge).
+    pub async fn callback_paid_as(&self, pay_id: Id, trade_no: &str) -> anyhow::Result<()> {
+        let trade_no = Some(trade_no.to_owned());
         self.pay
             .callback(&self.secret, pay_id, CallbackStatus::Paid, trade_no)
             .await?;

@@ -113,6 +113,7 @@ impl Managed {
         config.extra_env = timings.env();
         config.extra_env.push(("RUST_LOG".into(), "info".into()));
         config.ready_timeout = Duration::from_secs(60);
+        config.internal_token = Some(shop_kit::settings::generate_internal_token());
 
         let redis_port = free_port()?;
         config.redis_url = format!("redis://127.0.0.1:{redis_port}");

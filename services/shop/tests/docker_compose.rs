@@ -157,6 +157,29 @@ fn order_and_pay_settings_keep_the_defaults_of_api_md() {
     );
 }
 
+#[test]
+fn every_service_gets_the_same_internal_token_from_the_users_environment() {
+    let doc = compose();
+    let tokens: Vec<String> = Service::ALL
+        .iter()
+        .map(|s| environment(service(&doc, s.binary()))["SHOP_INTERNAL_TOKEN"].clone())
+        .collect();
+    assert!(
+        tokens[0].starts_with("${SHOP_INTERNAL_TOKEN:-"),
+        "the token comes from the user's environment: {}",
+        tokens[0]
+    );
+    assert!(
+        tokens.iter().all(|t| *t == tokens[0]),
+        "one token for all: {tokens:?}"
+    );
+    let settings = Settings::from_lookup(Service::Order, |var| {
+        (var == "SHOP_INTERNAL_TOKEN").then(|| expand_default(&tokens[0]))
+    })
+    .unwrap();
+    assert!(!settings.internal_token_generated, "compose sets a token");
+}
+
 /// Every `MQ_*` variable the broker reads, from its settings code (mq/src/config.rs).
 fn broker_variables() -> Vec<String> {
     let code = repo_file("mq/src/config.rs");

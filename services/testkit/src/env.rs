@@ -7,6 +7,8 @@ use super::*;
 /// and the apps it started (later apps are given the URLs of earlier ones).
 pub struct TestEnv {
     pub id: String,
+    /// The service credential every app of this test shares (`SHOP_INTERNAL_TOKEN`).
+    pub internal_token: String,
     pub broker: TestBroker,
     urls: Mutex<Vec<(Service, String)>>,
     schemas: Mutex<Vec<String>>,
@@ -23,6 +25,7 @@ impl TestEnv {
         let suffix: u32 = rand::rng().random_range(0..1_000_000);
         TestEnv {
             id: format!("{stamp}_{suffix:06}"),
+            internal_token: shop_kit::settings::generate_internal_token(),
             broker: TestBroker::start().await,
             urls: Mutex::new(Vec::new()),
             schemas: Mutex::new(Vec::new()),
@@ -39,6 +42,8 @@ impl TestEnv {
         s.redis_url = redis_url();
         s.redis_prefix = format!("shop_test_{}:{}:", self.id, service.name());
         s.mq_addr = self.broker.addr();
+        s.internal_token = self.internal_token.clone();
+        s.internal_token_generated = false;
         for (other, url) in self.urls.lock().expect("not poisoned").iter() {
             match other {
                 Service::Order => s.order_svc_url = url.clone(),
@@ -164,6 +169,21 @@ impl TestApp {
     pub async fn post<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> reqwest::Response {
         self.http
             .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+    }
+
+    /// `POST` to an internal route with the service credential, as order-svc calls it.
+    pub async fn post_internal<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(&self.settings.internal_token)
             .json(body)
             .send()
             .await

@@ -21,6 +21,7 @@ pub fn settings_env(settings: &Settings) -> Vec<(&'static str, String)> {
         ("ORDER_PAY_TIMEOUT", ms(settings.order_pay_timeout)),
         ("ORDER_ABANDON_AFTER", ms(settings.order_abandon_after)),
         ("SHOP_FAULTS", on_off(settings.faults_enabled)),
+        ("SHOP_INTERNAL_TOKEN", settings.internal_token.clone()),
         ("OUTBOX_RETRY_AFTER", ms(settings.outbox_retry_after)),
         ("STOCK_RESERVE_TIMEOUT", ms(settings.stock_reserve_timeout)),
         (

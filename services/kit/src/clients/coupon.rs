@@ -16,6 +16,11 @@ impl CouponClient {
         CouponClient(ServiceClient::new(Service::Coupon, base_url))
     }
 
+    /// The same client, sending the service credential on internal calls.
+    pub fn with_internal_token(self, token: &str) -> Self {
+        CouponClient(self.0.with_internal_token(token))
+    }
+
     pub fn from_settings(settings: &Settings) -> Self {
         CouponClient(ServiceClient::from_settings(Service::Coupon, settings))
     }

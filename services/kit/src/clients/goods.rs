@@ -16,6 +16,11 @@ impl GoodsClient {
         GoodsClient(ServiceClient::new(Service::Goods, base_url))
     }
 
+    /// The same client, sending the service credential on internal calls.
+    pub fn with_internal_token(self, token: &str) -> Self {
+        GoodsClient(self.0.with_internal_token(token))
+    }
+
     pub fn from_settings(settings: &Settings) -> Self {
         GoodsClient(ServiceClient::from_settings(Service::Goods, settings))
     }

@@ -1,7 +1,8 @@
 //! Typed HTTP clients of the five services.
 //!
 //! Every call has a connect timeout and a request timeout, carries the current
-//! request's `x-request-id`, and fails with a [`ClientError`]: a service that cannot be
+//! request's `x-request-id` (and, on `/internal/...` routes, the service credential
+//! `SHOP_INTERNAL_TOKEN` as a bearer token), and fails with a [`ClientError`]: a service that cannot be
 //! reached, times out or answers 5xx is [`ClientError::Unavailable`], which callers
 //! answer as 503 `UNAVAILABLE`; a 4xx keeps its error body so callers can map codes.
 
@@ -17,7 +18,7 @@ pub use order::OrderClient;
 pub use pay::PayClient;
 pub use user::UserClient;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::response::{IntoResponse, Response};
 use reqwest::StatusCode;
@@ -25,7 +26,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     error::{ErrorBody, Unavailable, error_response},
-    http::{REQUEST_ID_HEADER, current_request_id},
+    http::{REQUEST_ID_HEADER, current_request_id, internal::is_internal},
     settings::{Service, Settings},
 };
 
@@ -95,11 +96,23 @@ impl IntoResponse for ClientError {
 }
 
 /// The HTTP plumbing under every typed client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServiceClient {
     service: Service,
     base_url: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer …` on calls to `/internal/...` routes.
+    internal_token: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for ServiceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceClient")
+            .field("service", &self.service)
+            .field("base_url", &self.base_url)
+            .field("internal_token", &self.internal_token.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 impl ServiceClient {
@@ -115,7 +128,14 @@ impl ServiceClient {
             service,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             http,
+            internal_token: None,
         }
+    }
+
+    /// The same client, sending `token` on its calls to internal routes.
+    pub fn with_internal_token(mut self, token: &str) -> Self {
+        self.internal_token = Some(token.into());
+        self
     }
 
     /// A client of `service` at the URL `settings` give for it.
@@ -127,7 +147,7 @@ impl ServiceClient {
             Service::User => &settings.user_svc_url,
             Service::Pay => &settings.pay_svc_url,
         };
-        ServiceClient::new(service, url.clone())
+        ServiceClient::new(service, url.clone()).with_internal_token(&settings.internal_token)
     }
 
     pub fn base_url(&self) -> &str {
@@ -136,7 +156,7 @@ impl ServiceClient {
 
     /// `GET path`, decoding the JSON answer.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let request = self.http.get(format!("{}{path}", self.base_url));
+        let request = self.authorized(self.http.get(format!("{}{path}", self.base_url)), path);
         self.send(request).await
     }
 
@@ -158,11 +178,8 @@ impl ServiceClient {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .json(body);
-        self.send(request).await
+        let request = self.authorized(self.http.post(format!("{}{path}", self.base_url)), path);
+        self.send(request.json(body)).await
     }
 
     /// `POST path` with a raw JSON body and extra headers (a signed callback),
@@ -182,6 +199,14 @@ impl ServiceClient {
             request = request.header(*name, value);
         }
         self.send(request).await
+    }
+
+    /// `request` with the service credential when `path` is an internal route's.
+    fn authorized(&self, request: reqwest::RequestBuilder, path: &str) -> reqwest::RequestBuilder {
+        match &self.internal_token {
+            Some(token) if is_internal(path) => request.bearer_auth(token),
+            _ => request,
+        }
     }
 
     async fn send<T: DeserializeOwned>(

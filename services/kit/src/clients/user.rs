@@ -16,6 +16,11 @@ impl UserClient {
         UserClient(ServiceClient::new(Service::User, base_url))
     }
 
+    /// The same client, sending the service credential on internal calls.
+    pub fn with_internal_token(self, token: &str) -> Self {
+        UserClient(self.0.with_internal_token(token))
+    }
+
     pub fn from_settings(settings: &Settings) -> Self {
         UserClient(ServiceClient::from_settings(Service::User, settings))
     }

@@ -9,7 +9,7 @@ use crate::{ids::Id, money::Money};
 /// `POST /goods`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateGoods {
-    /// Not empty, at most 255 characters.
+    /// Not empty, at most 64 characters.
     pub name: String,
     /// Unit price, not negative.
     pub price: Money,

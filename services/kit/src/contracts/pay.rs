@@ -36,6 +36,57 @@ pub struct PaymentView {
     pub order_id: Id,
     pub amount: Money,
     pub status: PaymentStatus,
+    /// Every refund of the payment's charges, oldest first.
+    #[serde(default)]
+    pub refunds: Vec<RefundView>,
+}
+
+/// Why money was given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundReason {
+    /// The payment arrived for an order already cancelled.
+    OrderCancelled,
+    /// The platform charged a settled payment again (another transaction number).
+    DuplicateCharge,
+}
+
+impl RefundReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundReason::OrderCancelled => "order_cancelled",
+            RefundReason::DuplicateCharge => "duplicate_charge",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RefundReason> {
+        match text {
+            "order_cancelled" => Some(RefundReason::OrderCancelled),
+            "duplicate_charge" => Some(RefundReason::DuplicateCharge),
+            _ => None,
+        }
+    }
+}
+
+/// Where a refund is: recorded and being asked of the platform, done, or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// One refund of a payment (`GET /payments/{pay_id}`, `refunds`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RefundView {
+    pub refund_id: Id,
+    /// The platform transaction (charge) refunded.
+    pub trade_no: String,
+    pub amount: Money,
+    pub reason: RefundReason,
+    pub status: RefundStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// `POST /payments`: pay a confirmed, unpaid order. The amount comes from order-svc.

@@ -9,7 +9,7 @@ use crate::{ids::Id, money::Money};
 /// `POST /users`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateUser {
-    /// Not empty, at most 255 characters.
+    /// Not empty, at most 64 characters.
     pub name: String,
     /// Opening balance, not negative.
     pub balance: Money,

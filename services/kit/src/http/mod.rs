@@ -1,8 +1,9 @@
 //! What every service's HTTP side shares: the request-observing middleware
-//! (request id, span, metrics), and the `/health`, `/metrics` and `/openapi.json`
+//! (request id, span, metrics), the service credential of internal routes, and the `/health`, `/metrics` and `/openapi.json`
 //! endpoints.
 
 pub mod health;
+pub mod internal;
 pub mod metrics;
 pub mod observe;
 pub mod openapi;

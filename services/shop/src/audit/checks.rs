@@ -62,7 +62,7 @@ impl Auditor<'_> {
     pub async fn run(&self, report: &mut AuditReport) {
         let abandon = self.target.timings.abandon_deadline();
         let overdue = format!("orders: none unconfirmed past the abandon deadline ({abandon:?})");
-        let checks: [(&str, _); 11] = [
+        let checks: [(&str, _); 12] = [
             (
                 "stock: initial = MySQL stock + applied journals",
                 self.stock().await,
@@ -93,6 +93,10 @@ impl Auditor<'_> {
                 self.order_parts().await,
             ),
             ("payments agree with their orders", self.payments().await),
+            (
+                "payments: money charged = money kept + money refunded",
+                self.charges().await,
+            ),
             (
                 "outboxes drained (order-svc, pay-svc)",
                 self.outboxes().await,
@@ -345,6 +349,45 @@ impl Auditor<'_> {
             .count(r"select count(*) from {pay}.trade_pay where status = 'paid'")
             .await?;
         Ok(verdict(bad, format!("{paid} paid payments")))
+    }
+
+    /// Per payment: what the platform charged (`trade_pay_charge`) is what the shop
+    /// kept (the amount of a payment that is `paid`) plus what it gave back (refunds
+    /// that `succeeded`).
+    async fn charges(&self) -> anyhow::Result<(bool, String)> {
+        let payments: Vec<(u64, String, Decimal, Decimal, Decimal)> = self
+            .rows(
+                r"select p.pay_id, cast(p.status as char), p.pay_amount,
+                         coalesce((select sum(c.amount) from {pay}.trade_pay_charge c
+                                    where c.pay_id = p.pay_id), 0),
+                         coalesce((select sum(r.amount) from {pay}.trade_pay_refund r
+                                    where r.pay_id = p.pay_id and r.status = 'succeeded'), 0)
+                  from {pay}.trade_pay p order by p.pay_id",
+            )
+            .await?;
+        let (mut charged_total, mut refunded_total) = (Decimal::ZERO, Decimal::ZERO);
+        let mut bad = Vec::new();
+        for (pay_id, status, amount, charged, refunded) in &payments {
+            let kept = if status == "paid" {
+                *amount
+            } else {
+                Decimal::ZERO
+            };
+            charged_total += charged;
+            refunded_total += refunded;
+            if *charged != kept + refunded {
+                bad.push(format!(
+                    "payment {pay_id} ({status}): charged {charged} ≠ kept {kept} + refunded {refunded}"
+                ));
+            }
+        }
+        Ok(verdict(
+            bad,
+            format!(
+                "{} payments: charged {charged_total}, refunded {refunded_total}",
+                payments.len()
+            ),
+        ))
     }
 
     async fn outboxes(&self) -> anyhow::Result<(bool, String)> {

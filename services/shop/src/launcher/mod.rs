@@ -85,6 +85,9 @@ pub struct SystemConfig {
     pub extra_env: Vec<(String, String)>,
     /// How long to wait for each process to become healthy.
     pub ready_timeout: Duration,
+    /// `SHOP_INTERNAL_TOKEN`, the service credential every service gets; when `None`
+    /// (unset), [`System::start`] generates one for the run and warns.
+    pub internal_token: Option<String>,
 }
 
 impl SystemConfig {
@@ -108,6 +111,9 @@ impl SystemConfig {
             data_dir: PathBuf::from("data"),
             extra_env: Vec::new(),
             ready_timeout: Duration::from_secs(60),
+            internal_token: std::env::var("SHOP_INTERNAL_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty()),
         }
     }
 
@@ -145,6 +151,9 @@ impl SystemConfig {
             ("REDIS_URL".into(), self.redis_url.clone()),
             ("MQ_ADDR".into(), self.mq_addr()),
         ];
+        if let Some(token) = &self.internal_token {
+            env.push(("SHOP_INTERNAL_TOKEN".into(), token.clone()));
+        }
         env.extend(
             Service::ALL
                 .iter()
@@ -211,9 +220,17 @@ pub struct System {
 pub const BROKER_BINARY: &str = "mq-broker";
 
 impl System {
-    /// Checks MariaDB and Redis, then starts the broker (when its binary exists) and the
+    /// Generates the service credential when none is set (with a warning), checks
+    /// MariaDB and Redis, then starts the broker (when its binary exists) and the
     /// five services, and waits until each is healthy.
-    pub async fn start(config: SystemConfig) -> Result<System> {
+    pub async fn start(mut config: SystemConfig) -> Result<System> {
+        if config.internal_token.is_none() {
+            tracing::warn!(
+                "SHOP_INTERNAL_TOKEN is not set: generated a service credential for this run; \
+                 set it to keep one across restarts or to call internal endpoints yourself"
+            );
+            config.internal_token = Some(shop_kit::settings::generate_internal_token());
+        }
         check_mysql(&config.mysql_url).await?;
         check_redis(&config.redis_url).await?;
         for service in Service::ALL {

@@ -4,7 +4,7 @@
 use anyhow::bail;
 use shop_kit::contracts::{
     order::{CancelReason, OrderStatus, OrderView, PayStatus},
-    pay::PaymentStatus,
+    pay::{PaymentStatus, RefundReason, RefundStatus},
 };
 
 use super::{Ctx, basic::confirmed};
@@ -77,6 +77,41 @@ pub async fn pay(ctx: &Ctx) -> anyhow::Result<()> {
         "creating the payment again returns it, paid",
         (again.pay_id, again.status),
         (payment.pay_id, PaymentStatus::Paid),
+    )?;
+
+    // The platform charges the payer again, under another transaction number.
+    let second = format!("SCN-AGAIN-{}", payment.pay_id);
+    ctx.api.callback_paid_as(payment.pay_id, &second).await?;
+    r.pass("a second charge (another trade_no) answered ok");
+    let pay_id = payment.pay_id;
+    let second = &second;
+    r.eventually(
+        "the second charge refunded (duplicate_charge)",
+        timeout,
+        || async move {
+            let refunds = ctx
+                .api
+                .payment(pay_id)
+                .await
+                .map_err(|e| format!("{e:#}"))?
+                .refunds;
+            match refunds.as_slice() {
+                [only]
+                    if only.trade_no == *second
+                        && only.reason == RefundReason::DuplicateCharge
+                        && only.status == RefundStatus::Succeeded =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("refunds {other:?}")),
+            }
+        },
+    )
+    .await?;
+    r.check_eq(
+        "the payment stays paid",
+        ctx.api.payment(pay_id).await?.status,
+        PaymentStatus::Paid,
     )
 }
 
