@@ -72,7 +72,14 @@ async fn internal_endpoints_refuse_callers_without_the_service_credential_and_ch
 
     // The holder of the credential is let through: order-svc confirms an order with
     // all three steps.
-    let body = order_body(&user, &goods, 1, "500.00", Some((&coupon, "20.00")), "100.00");
+    let body = order_body(
+        &user,
+        &goods,
+        1,
+        "500.00",
+        Some((&coupon, "20.00")),
+        "100.00",
+    );
     let response = shop.order(&body, None).await;
     assert_eq!(response.status().as_u16(), 201, "{}", json(response).await);
     let after = shop.state(&user, &goods, Some(&coupon)).await;

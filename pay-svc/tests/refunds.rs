@@ -55,7 +55,10 @@ async fn a_second_paid_callback_with_another_trade_no_is_recorded_and_refunded_a
     assert_eq!(shop.order_json(&order.order_id).await["pay_status"], "paid");
 
     // Replays of either charge change nothing more; a third charge is refunded too.
-    for body in [paid_with(&pay_id, "T-SECOND"), callback_body(&pay_id, "paid")] {
+    for body in [
+        paid_with(&pay_id, "T-SECOND"),
+        callback_body(&pay_id, "paid"),
+    ] {
         let replay = signed_callback(&shop.pay, &body, &[]).await;
         assert_eq!(replay.status(), 200);
     }

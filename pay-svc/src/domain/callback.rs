@@ -79,8 +79,7 @@ pub async fn apply(
     let applied = match (callback.status, payment.status) {
         (CallbackStatus::Paid, PaymentStatus::Unpaid | PaymentStatus::Failed) => {
             payments::mark_paid(&mut tx, pay_id, trade_no).await?;
-            refunds::record_charge(&mut tx, pay_id, trade_no.unwrap_or(""), payment.amount)
-                .await?;
+            refunds::record_charge(&mut tx, pay_id, trade_no.unwrap_or(""), payment.amount).await?;
             let user_id = payment
                 .user_id
                 .ok_or_else(|| anyhow::anyhow!("payment {pay_id} has no payer"))?;

@@ -116,8 +116,6 @@ impl RefundRow {
     }
 }
 
-
-
 /// The refunds of a payment, oldest first.
 pub async fn of_payment(db: impl MySqlExecutor<'_>, pay_id: Id) -> anyhow::Result<Vec<Refund>> {
     let rows: Vec<RefundRow> = sqlx::query_as(

@@ -190,7 +190,8 @@ impl ShopApi {
 
     /// The payment platform's signed `paid` callback.
     pub async fn callback_paid(&self, pay_id: Id) -> anyhow::Result<()> {
-        self.callback_paid_as(pay_id, &format!("SCN-{pay_id}")).await
+        self.callback_paid_as(pay_id, &format!("SCN-{pay_id}"))
+            .await
     }
 
     /// The signed `paid` callback of the platform's transaction `trade_no` (another

@@ -84,8 +84,11 @@ pub async fn require_internal_token(
     if token.authorizes(header) {
         return next.run(request).await;
     }
-    tracing::warn!(path = request.uri().path(), with_header = header.is_some(),
-        "internal endpoint called without a valid service credential: refused");
+    tracing::warn!(
+        path = request.uri().path(),
+        with_header = header.is_some(),
+        "internal endpoint called without a valid service credential: refused"
+    );
     error_response(
         StatusCode::UNAUTHORIZED,
         "UNAUTHENTICATED",
