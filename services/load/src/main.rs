@@ -1,16 +1,20 @@
 //! `shop-load`: posts confirm-order requests to a running Shop (`shop up`) from N
 //! concurrent clients, for one hot goods item and for many items, and reports
-//! confirmed orders/s, p50/p99 latency and errors; in the same run it measures the
-//! bare SQL an order needs (insert an order and decrement one hot stock row in one
-//! transaction) as the reference ceiling, and checks that a sold-out item was not
-//! oversold.
+//! confirmed orders/s, p50/p99 latency and errors; in the same run it measures two
+//! references from the same number of clients: the bare SQL (insert an order and
+//! decrement one hot stock row in one transaction) and the minimal transactions one
+//! order needs in this design on the services' own tables ([`minimal`]); it prints
+//! every run and the ratios to the references as markdown tables, and checks that a
+//! sold-out item was not oversold.
 //!
 //! ```sh
 //! cargo build --release --workspace && target/release/shop up &
 //! target/release/shop-load --clients 1,16,64 --duration 10s
 //! ```
 
+mod count;
 mod measure;
+mod minimal;
 mod reference;
 
 use std::time::Duration;
@@ -53,13 +57,19 @@ pub struct Args {
     goods_url: String,
     #[arg(long, env = "USER_SVC_URL", default_value = "http://127.0.0.1:8084")]
     user_url: String,
-    /// Server for the bare-SQL reference (a scratch schema `shop_load_reference`).
+    /// Server for the references (scratch schemas `shop_load_reference` and
+    /// `shop_load_min_*`).
     #[arg(
         long,
         env = "SHOP_MYSQL_URL",
         default_value = "mysql://root@127.0.0.1:3306"
     )]
     mysql_url: String,
+    /// Instead of the runs: place this many orders from one client and print what one
+    /// order costs MariaDB (its global status counters, minus an idle window; use a
+    /// server of the system's own).
+    #[arg(long)]
+    count: Option<usize>,
 }
 
 /// What the runs order against.
@@ -105,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
         goods,
         users,
     };
+    if let Some(orders) = args.count {
+        return count::run(&fixture, &args.mysql_url, hot, orders).await;
+    }
     let mut reports: Vec<Report> = Vec::new();
     for &clients in &args.clients {
         let plan = Plan {
@@ -115,10 +128,13 @@ async fn main() -> anyhow::Result<()> {
         print_last(&reports);
         reports.push(measure::run(&fixture, "many items", &many, &plan).await);
         print_last(&reports);
+        reports.push(minimal::run(&args.mysql_url, &plan).await?);
+        print_last(&reports);
         reports.push(reference::run(&args.mysql_url, &plan).await?);
         print_last(&reports);
     }
     println!();
+    println!("{}", measure::ratios(&reports));
     println!("{}", measure::table(&reports));
     let clients = args.clients.iter().copied().max().unwrap_or(1);
     let sold = measure::sell_out(&fixture, args.sellout_stock, clients).await?;

@@ -103,6 +103,42 @@ pub fn table(reports: &[Report]) -> String {
     out
 }
 
+/// Names of the reference runs, as [`ratios`] finds them.
+pub const MINIMAL: &str = "minimal transactions (reference)";
+pub const BARE_SQL: &str = "bare SQL (reference)";
+
+/// Confirmed orders/s of each confirm-order run as a share of the two references
+/// measured with the same number of clients in the same run.
+pub fn ratios(reports: &[Report]) -> String {
+    let mut out = String::from(
+        "| run | clients | per s | of minimal transactions | of bare SQL |\n|---|---|---|---|---|\n",
+    );
+    let reference = |name: &str, clients: usize| {
+        reports
+            .iter()
+            .find(|r| r.name == name && r.clients == clients)
+            .map(|r| r.per_second)
+    };
+    let share = |value: f64, of: Option<f64>| match of {
+        Some(of) if of > 0.0 => format!("{:.0}%", 100.0 * value / of),
+        _ => "–".into(),
+    };
+    for r in reports
+        .iter()
+        .filter(|r| r.name != MINIMAL && r.name != BARE_SQL)
+    {
+        out.push_str(&format!(
+            "| {} | {} | {:.0} | {} | {} |\n",
+            r.name,
+            r.clients,
+            r.per_second,
+            share(r.per_second, reference(MINIMAL, r.clients)),
+            share(r.per_second, reference(BARE_SQL, r.clients)),
+        ));
+    }
+    out
+}
+
 /// A correct order of one unit of `goods_id` by `user_id`, paying 1.00 from the balance.
 pub fn order(user_id: Id, goods_id: Id) -> ConfirmOrder {
     let price: Money = PRICE.parse().expect("a price");

@@ -79,7 +79,7 @@ pub async fn run(mysql_url: &str, plan: &Plan) -> anyhow::Result<Report> {
         }
     }
     Ok(Report::new(
-        "bare SQL (reference)",
+        crate::measure::BARE_SQL,
         plan,
         latencies,
         errors,
