@@ -37,12 +37,12 @@ impl App {
     /// consumers and the reconciler, binds `LISTEN_ADDR`.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         let mut runtime = Runtime::start(settings)?;
-        let stock = Stock {
-            db: runtime.db.clone(),
-            cache: runtime.cache.clone(),
-            publisher: JournalPublisher::new(&runtime.settings.mq_addr, runtime.db.clone()),
-            reserve_timeout: runtime.settings.stock_reserve_timeout,
-        };
+        let stock = Stock::new(
+            runtime.db.clone(),
+            runtime.cache.clone(),
+            JournalPublisher::new(&runtime.settings.mq_addr, runtime.db.clone()),
+            runtime.settings.stock_reserve_timeout,
+        );
         spawn_consumer(
             &mut runtime,
             Subscription::new(stock_deduct::GROUP, STOCK_TOPIC, DEDUCT_TAG),

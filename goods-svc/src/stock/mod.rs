@@ -9,6 +9,7 @@
 //! that long before it reads MySQL, so every decrement of the lost cache has by then
 //! either a journal that MySQL counts or been abandoned.
 
+pub mod hooks;
 pub mod publisher;
 pub mod reconciler;
 
@@ -25,7 +26,6 @@ use shop_kit::{
     http::current_request_id,
     ids::Id,
 };
-use sqlx::Acquire;
 use tokio::time::Instant;
 
 use mq::LocalOutcome;
@@ -60,6 +60,8 @@ pub struct Stock {
     pub publisher: JournalPublisher,
     /// `STOCK_RESERVE_TIMEOUT`.
     pub reserve_timeout: Duration,
+    /// Fault points for tests; off by default.
+    pub hooks: hooks::StockHooks,
 }
 
 /// Rebuilds missing caches at most this many times for one reservation.
@@ -68,6 +70,28 @@ const REBUILD_TRIES: u32 = 3;
 const REBUILD_POLL: Duration = Duration::from_millis(20);
 
 impl Stock {
+    /// Reservations on `db` and `cache` whose journal messages go through `publisher`.
+    pub fn new(
+        db: Database,
+        cache: Cache,
+        publisher: JournalPublisher,
+        reserve_timeout: Duration,
+    ) -> Stock {
+        Stock {
+            db,
+            cache,
+            publisher,
+            reserve_timeout,
+            hooks: hooks::StockHooks::default(),
+        }
+    }
+
+    /// The same, with the fault points `hooks` (tests).
+    pub fn with_hooks(mut self, hooks: hooks::StockHooks) -> Stock {
+        self.hooks = hooks;
+        self
+    }
+
     /// Reserves `quantity` of `goods_id` for `order_id` (idempotent by order id).
     pub async fn reserve(&self, request: &ReserveStock) -> Result<Reservation, ReserveError> {
         let pool = self.db.pool()?;
@@ -80,6 +104,7 @@ impl Stock {
             .take_from_cache(request.goods_id, request.quantity)
             .await?;
         let deadline = Instant::now() + self.reserve_timeout;
+        self.hooks.before_half().await;
         let journal = Journal {
             journal_id: uuid::Uuid::new_v4().to_string(),
             order_id: request.order_id.0,
@@ -170,8 +195,7 @@ impl Stock {
         let request_id = current_request_id();
         let write = async {
             let pool = self.db.pool().map_err(|_| sqlx::Error::PoolClosed)?;
-            let mut conn = pool.acquire().await?;
-            let mut tx = conn.begin().await?;
+            let mut tx = pool.begin().await?;
             // A cancel that came first left a `cancelled` row under the same
             // (order_id, goods_id) unique key: the insert fails and the existing row
             // answers `ORDER_CANCELLED`. A cancel coming later waits on that key.
@@ -182,6 +206,13 @@ impl Stock {
             }
             if Instant::now() >= deadline {
                 return Ok(Some(Refusal::Failed));
+            }
+            if let Some(gate) = self.hooks.lose_commit_outcome.clone() {
+                tokio::spawn(async move {
+                    gate.pass().await;
+                    tx.commit().await
+                });
+                return Err(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()));
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(None)

@@ -140,10 +140,16 @@ pub struct Database {
 impl Database {
     /// A pool on `database_url` that connects on first use; nothing is contacted yet.
     pub fn connect_lazy(database_url: &str) -> Result<Database> {
+        Database::connect_lazy_with_max(database_url, 32)
+    }
+
+    /// Like [`Database::connect_lazy`], with at most `max_connections` in the pool
+    /// (one lets a test count a task's statements on one session).
+    pub fn connect_lazy_with_max(database_url: &str, max_connections: u32) -> Result<Database> {
         let (server_url, schema) = split_database_url(database_url)?;
         let options = MySqlConnectOptions::from_str(database_url)?;
         let pool = MySqlPoolOptions::new()
-            .max_connections(32)
+            .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
