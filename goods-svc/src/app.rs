@@ -49,6 +49,7 @@ impl App {
             stock_deduct::ApplyJournal,
         );
         let return_stock = order_cancel::ReturnStockOnCancel {
+            db: runtime.db.clone(),
             cache: runtime.cache.clone(),
         };
         spawn_consumer(

@@ -102,12 +102,21 @@ async fn the_reconciler_repairs_a_redis_stock_that_drifted_from_mysql() {
         .await
         .unwrap();
 
+    let changed = format!("{}stock-changed", app.settings.redis_prefix);
+
     // Drift both ways: more than MySQL allows (would oversell), then fewer (would
-    // refuse stock that exists).
+    // refuse stock that exists). A pass looks at goods marked changed (as every
+    // reservation marks its goods), not at the whole catalogue.
     for wrong in [500, 2] {
         let _: () = redis::cmd("SET")
             .arg(&key)
             .arg(wrong)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("SADD")
+            .arg(&changed)
+            .arg(&goods_id)
             .query_async(&mut redis)
             .await
             .unwrap();

@@ -45,7 +45,7 @@ struct World {
     stock: Stock,
     pool: MySqlPool,
     // Dropped last: it owns the schema, the Redis keys and the broker.
-    env: TestEnv,
+    _env: TestEnv,
 }
 
 async fn world() -> World {
@@ -62,7 +62,7 @@ async fn world() -> World {
         app,
         stock,
         pool,
-        env,
+        _env: env,
     }
 }
 
@@ -79,18 +79,28 @@ impl World {
     async fn goods(&self, stock: u32) -> Id {
         let created = self
             .app
-            .post("/goods", &json!({"name": "Lamp", "price": 5, "stock": stock}))
+            .post(
+                "/goods",
+                &json!({"name": "Lamp", "price": 5, "stock": stock}),
+            )
             .await;
         let body = json(created).await;
         Id(body["goods_id"].as_str().unwrap().parse().unwrap())
     }
 
-    /// What MySQL says can still be reserved.
+    /// What MySQL says can still be reserved: the stock minus journals reserved
+    /// and not yet applied.
     async fn truth(&self, goods_id: Id) -> i64 {
-        stock_logs::expected_available(&self.pool, goods_id)
-            .await
-            .unwrap()
-            .unwrap()
+        sqlx::query_scalar(
+            r"select cast(g.goods_number - coalesce(
+                     (select sum(l.quantity) from trade_stock_log l
+                      where l.goods_id = g.goods_id and l.status = 'reserved'), 0) as signed)
+              from trade_goods g where g.goods_id = ?",
+        )
+        .bind(goods_id.0)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
     }
 
     /// What Redis says can still be reserved (rebuilt first if Redis lost it).
@@ -158,6 +168,7 @@ impl World {
     /// give-back after the commit too (without: the process died in between).
     async fn cancel(&self, order_id: Id, goods_id: Id, quantity: u32, give_back: bool) {
         let consumer = ReturnStockOnCancel {
+            db: self.stock.db.clone(),
             cache: self.stock.cache.clone(),
         };
         let message = self.cancel_message(order_id, goods_id, quantity);
@@ -241,14 +252,21 @@ async fn a_commit_whose_outcome_is_lost_gives_nothing_back_and_its_cancel_gives_
 
     // The COMMIT reaches the server, the writer loses the connection first.
     let outcome = reserve(&lossy, Id(2), goods_id, 3).await;
-    assert!(outcome.is_err(), "the caller is told the outcome is unknown");
+    assert!(
+        outcome.is_err(),
+        "the caller is told the outcome is unknown"
+    );
     gate.release();
-    eventually("the late COMMIT landed", Duration::from_secs(10), || async {
-        let found = stock_logs::find_for_order(&world.pool, Id(2), goods_id)
-            .await
-            .unwrap();
-        found.map(|_| ())
-    })
+    eventually(
+        "the late COMMIT landed",
+        Duration::from_secs(10),
+        || async {
+            let found = stock_logs::find_for_order(&world.pool, Id(2), goods_id)
+                .await
+                .unwrap();
+            found.map(|_| ())
+        },
+    )
     .await;
     assert_eq!(world.truth(goods_id).await, 7);
     assert_eq!(world.cached(goods_id).await, 7, "nothing given back");
@@ -373,7 +391,10 @@ async fn redis_back_with_older_data_is_rebuilt_before_a_late_give_back_counts() 
     world.pass().await;
     tokio::time::sleep_until(held_since + RESERVE_TIMEOUT * 2).await;
     gate.release();
-    assert!(task.await.unwrap().is_err(), "the late reservation rolls back");
+    assert!(
+        task.await.unwrap().is_err(),
+        "the late reservation rolls back"
+    );
 
     assert_eq!(world.truth(goods_id).await, 10);
     assert_eq!(world.cached(goods_id).await, 10, "Redis = MySQL");
@@ -395,9 +416,16 @@ async fn a_crash_between_the_cancel_commit_and_the_redis_give_back_is_repaired()
     world.pass().await;
     tokio::time::sleep_until(held_since + RESERVE_TIMEOUT * 2).await;
     gate.release();
-    assert!(task.await.unwrap().is_err(), "the late reservation rolls back");
+    assert!(
+        task.await.unwrap().is_err(),
+        "the late reservation rolls back"
+    );
 
-    assert_eq!(world.cached(goods_id).await, 10, "the give-back was repaired");
+    assert_eq!(
+        world.cached(goods_id).await,
+        10,
+        "the give-back was repaired"
+    );
     assert_eq!(world.sell_out(goods_id, 100).await, 10, "no unit oversold");
 }
 
@@ -417,31 +445,35 @@ async fn a_reconciler_pass_costs_in_proportion_to_the_goods_that_changed() {
     for _ in 0..30 {
         catalogue.push(world.goods(10).await);
     }
-    // One connection, so its session counts every statement of the pass.
+    // One connection, so its session counts every statement of the pass; no
+    // journal is overdue within the test.
     let counted = stock_of(&world.app, 1, StockHooks::default()).await;
-    reconciler::reconcile_once(&counted, RESERVE_TIMEOUT)
-        .await
-        .unwrap();
+    let pass = || reconciler::reconcile_once(&counted, Duration::from_secs(3600));
 
     let mut costs = Vec::new();
-    for changed in [0, 2, 4] {
-        for (n, goods_id) in catalogue.iter().take(changed).enumerate() {
-            reserve(&world.stock, Id(1000 + 10 * changed as u64 + n as u64), *goods_id, 1)
+    let mut order = 1000;
+    // The first round (one goods item changed) warms the statement cache.
+    for changed in [1, 0, 2, 4] {
+        for goods_id in catalogue.iter().take(changed) {
+            order += 1;
+            reserve(&world.stock, Id(order), *goods_id, 1)
                 .await
                 .unwrap();
         }
         let before = statements(&counted).await;
-        reconciler::reconcile_once(&counted, RESERVE_TIMEOUT)
-            .await
-            .unwrap();
+        pass().await.unwrap();
         costs.push(statements(&counted).await - before - 1);
     }
 
-    let (idle, two, four) = (costs[0], costs[1], costs[2]);
+    eprintln!("statements per pass with 1, 0, 2, 4 goods changed of 30: {costs:?}");
+    let (idle, two, four) = (costs[1], costs[2], costs[3]);
     assert!(idle <= 4, "an idle pass costs a few statements: {costs:?}");
     assert!(
-        four - two == two - idle && two > idle,
+        two > idle && four - two == two - idle,
         "each changed goods item costs the same: {costs:?}"
     );
-    assert!(four < 30, "a pass does not walk the catalogue: {costs:?}");
+    assert!(
+        four - idle <= 4 * 2,
+        "one or two statements per changed goods item: {costs:?}"
+    );
 }

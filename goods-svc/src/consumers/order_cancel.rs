@@ -1,30 +1,34 @@
 //! `order`/`cancel` in group `goods-order-cancel`: cancels the order's journal
-//! (returning the MySQL stock if it was applied) and, after the commit, gives the
-//! units back to the Redis generation they came from; with no journal yet, writes a
-//! `cancelled` null-compensation row so that the late reservation is refused.
+//! (returning the MySQL stock if it was applied, and recording the Redis give-back
+//! it owes) and, after the commit, gives the units back to Redis (see
+//! [`crate::stock::giveback`]: a crash in between is repaired by the reconciler);
+//! with no journal yet, writes a `cancelled` null-compensation row so that the late
+//! reservation is refused.
 
 use mq::StoredMessage;
 use shop_kit::{
     cache::Cache, cancelled_orders, consumer_log::Consume, contracts::order::OrderCancelled,
-    ids::Id,
+    db::Database,
 };
 use sqlx::MySqlConnection;
 
-use crate::store::{self, stock_cache, stock_logs::Cancelled};
+use crate::{
+    stock::giveback,
+    store::{self, stock_logs::Cancelled},
+};
 
 /// The consumer group.
 pub const GROUP: &str = "goods-order-cancel";
 
 /// Give stock back on cancel.
 pub struct ReturnStockOnCancel {
+    pub db: Database,
     pub cache: Cache,
 }
 
-/// Units to give back to Redis after the commit.
+/// The cancelled journal whose units go back to Redis after the commit.
 pub struct GiveBack {
-    goods_id: Id,
-    quantity: u32,
-    generation: Option<String>,
+    journal_id: String,
 }
 
 impl Consume for ReturnStockOnCancel {
@@ -47,16 +51,9 @@ impl Consume for ReturnStockOnCancel {
         tracing::info!(order_id = %cancel.order_id, goods_id = %cancel.goods_id, ?cancelled,
             "order cancelled: stock journal");
         Ok(match cancelled {
-            Cancelled::Undone {
-                quantity,
-                cache_gen,
-            } => {
+            Cancelled::Undone { journal_id, .. } => {
                 cancelled_orders::set_compensated(tx, cancel.order_id, true).await?;
-                Some(GiveBack {
-                    goods_id: cancel.goods_id,
-                    quantity,
-                    generation: cache_gen,
-                })
+                Some(GiveBack { journal_id })
             }
             Cancelled::NullCompensation | Cancelled::Already => None,
         })
@@ -64,13 +61,14 @@ impl Consume for ReturnStockOnCancel {
 
     async fn after_commit(&self, effect: Option<GiveBack>) {
         let Some(back) = effect else { return };
-        let generation = back.generation.unwrap_or_default();
-        match stock_cache::give_back(&self.cache, back.goods_id, back.quantity, &generation).await {
+        match giveback::give_back(&self.db, &self.cache, &back.journal_id).await {
             Ok(true) => {}
-            Ok(false) => tracing::info!(goods_id = %back.goods_id,
-                "redis stock was rebuilt since the reservation; not given back (the reconciler settles any difference)"),
-            Err(error) => tracing::warn!(goods_id = %back.goods_id, %error,
-                "stock returned in mysql but not in redis; the reconciler repairs it"),
+            Ok(false) => tracing::info!(journal_id = %back.journal_id,
+                "redis stock is being rebuilt; the reconciler gives the units back after"),
+            Err(error) => {
+                tracing::warn!(journal_id = %back.journal_id, error = format!("{error:#}"),
+                "stock returned in mysql but not yet in redis; the reconciler gives it back")
+            }
         }
     }
 }

@@ -1,16 +1,23 @@
 //! Stock reservation (docs/architecture.md, "Stock reservation"): the Redis
 //! check-and-decrement, the journal written by the local transaction of the
-//! `stock`/`deduct` message, and the rebuild of the Redis cache from MySQL when Redis
-//! lost it.
+//! `stock`/`deduct` message, the give-back owed by a cancel, and the rebuild of the
+//! Redis cache from MySQL.
 //!
-//! Timing is what keeps the rebuild from overselling: a reservation must commit its
-//! journal within `STOCK_RESERVE_TIMEOUT` of its Redis decrement (else it rolls back
-//! and gives the units back to the generation it took them from), and a rebuild waits
-//! that long before it reads MySQL, so every decrement of the lost cache has by then
-//! either a journal that MySQL counts or been abandoned.
+//! A reservation is in flight from its Redis decrement until its outcome is known;
+//! the decrement records it in Redis with its deadline (`STOCK_RESERVE_TIMEOUT`
+//! after the decrement: its journal commits before that or never). A rollback
+//! gives the units back, a commit keeps them; an outcome that is not known (the
+//! commit's answer lost) changes nothing: the broker's check-back answers from the
+//! journal row, and the reconciler settles the reservation from that row once its
+//! deadline and a margin for a commit still on its way have passed. A rebuild
+//! counts the reservations in flight instead of waiting for them (see
+//! [`rebuild`]); only a cache that Redis lost, whose record of them went with it,
+//! makes the rebuild wait out that window.
 
+pub mod giveback;
 pub mod hooks;
 pub mod publisher;
+pub mod rebuild;
 pub mod reconciler;
 
 use std::time::Duration;
@@ -30,7 +37,7 @@ use tokio::time::Instant;
 
 use mq::LocalOutcome;
 
-use self::publisher::JournalPublisher;
+use self::{publisher::JournalPublisher, rebuild::RedisIdentity};
 use crate::store::{
     self,
     stock_cache::{self, Reserved},
@@ -62,12 +69,12 @@ pub struct Stock {
     pub reserve_timeout: Duration,
     /// Fault points for tests; off by default.
     pub hooks: hooks::StockHooks,
+    /// The Redis the reconciler saw last (a different one means a rebuild).
+    redis_seen: RedisIdentity,
 }
 
 /// Rebuilds missing caches at most this many times for one reservation.
 const REBUILD_TRIES: u32 = 3;
-/// How often a reservation looks whether another one finished rebuilding.
-const REBUILD_POLL: Duration = Duration::from_millis(20);
 
 impl Stock {
     /// Reservations on `db` and `cache` whose journal messages go through `publisher`.
@@ -83,6 +90,7 @@ impl Stock {
             publisher,
             reserve_timeout,
             hooks: hooks::StockHooks::default(),
+            redis_seen: RedisIdentity::default(),
         }
     }
 
@@ -100,18 +108,18 @@ impl Stock {
         {
             return existing(journal);
         }
-        let generation = self
-            .take_from_cache(request.goods_id, request.quantity)
+        let journal_id = uuid::Uuid::new_v4().to_string();
+        let (generation, deadline) = self
+            .take_from_cache(request.goods_id, request.quantity, &journal_id)
             .await?;
-        let deadline = Instant::now() + self.reserve_timeout;
         self.hooks.before_half().await;
         let journal = Journal {
-            journal_id: uuid::Uuid::new_v4().to_string(),
+            journal_id,
             order_id: request.order_id.0,
             goods_id: request.goods_id.0,
             quantity: request.quantity,
             status: "reserved".into(),
-            cache_gen: Some(generation.clone()),
+            cache_gen: Some(generation),
         };
         let body = StockJournalCommitted {
             journal_id: journal.journal_id.clone(),
@@ -129,14 +137,20 @@ impl Stock {
             .publisher
             .send_in_transaction(message, || self.write_journal(&journal, deadline))
             .await;
-        let give_back =
-            || stock_cache::give_back(&self.cache, request.goods_id, request.quantity, &generation);
+        let settle = |committed| {
+            stock_cache::settle(
+                &self.cache,
+                request.goods_id,
+                &journal.journal_id,
+                committed,
+            )
+        };
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(error) => {
                 // No half message, no journal: the units go back at once.
                 tracing::warn!(%error, order_id = %request.order_id, "reservation not started");
-                if let Err(error) = give_back().await {
+                if let Err(error) = settle(false).await {
                     tracing::warn!(%error, "stock not given back to redis; the reconciler will");
                 }
                 return Err(Unavailable::new("broker").into());
@@ -144,13 +158,16 @@ impl Stock {
         };
         match outcome {
             LocalOutcome::Commit(_) => {
+                if let Err(error) = settle(true).await {
+                    tracing::warn!(%error, "reservation committed; the reconciler settles redis");
+                }
                 tracing::info!(journal_id = %journal.journal_id, order_id = %request.order_id,
                     goods_id = %request.goods_id, quantity = request.quantity, "stock reserved");
                 Ok(reservation(&journal, StockLogStatus::Reserved))
             }
             LocalOutcome::Rollback(refusal) => {
-                if let Err(error) = give_back().await {
-                    tracing::warn!(%error, "reservation rolled back; stock not given back to redis");
+                if let Err(error) = settle(false).await {
+                    tracing::warn!(%error, "reservation rolled back; the reconciler gives the stock back");
                 }
                 match refusal {
                     Refusal::Exists => {
@@ -168,20 +185,38 @@ impl Stock {
                     Refusal::Failed => Err(Unavailable::new("database").into()),
                 }
             }
-            // The units stay taken: the reconciler repairs Redis if the journal never came.
-            LocalOutcome::Unknown(_) => Err(Unavailable::new("database").into()),
+            // The units stay taken and the broker is not told: its check-back
+            // answers from the journal row, and the reconciler settles Redis from it.
+            LocalOutcome::Unknown(_) => {
+                tracing::warn!(journal_id = %journal.journal_id,
+                    "the journal's commit has no known outcome; left to the check-back");
+                Err(Unavailable::new("database").into())
+            }
         }
     }
 
     /// Decrements the cache, rebuilding it first when Redis lost it; the generation
-    /// the units were taken from.
-    async fn take_from_cache(&self, goods_id: Id, quantity: u32) -> Result<String, ReserveError> {
+    /// the units were taken from and the deadline of the journal's commit (the one
+    /// Redis records, taken before the decrement).
+    async fn take_from_cache(
+        &self,
+        goods_id: Id,
+        quantity: u32,
+        journal_id: &str,
+    ) -> Result<(String, Instant), ReserveError> {
         for _ in 0..REBUILD_TRIES {
-            match stock_cache::reserve(&self.cache, goods_id, quantity)
+            let deadline = Instant::now() + self.reserve_timeout;
+            let deadline_ms = now_ms() + self.reserve_timeout.as_millis() as u64;
+            // A hint for the reconciler; set before, so a crash after the
+            // decrement still leaves it.
+            stock_cache::mark_changed(&self.cache, &[goods_id])
+                .await
+                .map_err(Unavailable::from)?;
+            match stock_cache::reserve(&self.cache, goods_id, quantity, journal_id, deadline_ms)
                 .await
                 .map_err(Unavailable::from)?
             {
-                Reserved::Taken { generation } => return Ok(generation),
+                Reserved::Taken { generation } => return Ok((generation, deadline)),
                 Reserved::NotEnough => return Err(ReserveError::StockNotEnough),
                 Reserved::Missing => self.ensure_cached(goods_id).await?,
             }
@@ -193,6 +228,9 @@ impl Stock {
     /// has a journal row; bounded by `deadline` (see the module header).
     async fn write_journal(&self, journal: &Journal, deadline: Instant) -> LocalOutcome<Refusal> {
         let request_id = current_request_id();
+        // Set once the COMMIT is on its way: from then on a failure or the deadline
+        // leaves the outcome unknown; before, the transaction surely rolled back.
+        let committing = std::sync::atomic::AtomicBool::new(false);
         let write = async {
             let pool = self.db.pool().map_err(|_| sqlx::Error::PoolClosed)?;
             let mut tx = pool.begin().await?;
@@ -207,6 +245,7 @@ impl Stock {
             if Instant::now() >= deadline {
                 return Ok(Some(Refusal::Failed));
             }
+            committing.store(true, std::sync::atomic::Ordering::SeqCst);
             if let Some(gate) = self.hooks.lose_commit_outcome.clone() {
                 tokio::spawn(async move {
                     gate.pass().await;
@@ -217,73 +256,44 @@ impl Stock {
             tx.commit().await?;
             Ok::<_, sqlx::Error>(None)
         };
-        match tokio::time::timeout_at(deadline, write).await {
+        if Instant::now() >= deadline {
+            // Nothing was written, nothing will be: a certain rollback.
+            tracing::warn!(journal_id = %journal.journal_id, "reservation past its deadline");
+            return LocalOutcome::Rollback(Refusal::Failed);
+        }
+        let written = tokio::time::timeout_at(deadline, write).await;
+        let uncertain = committing.load(std::sync::atomic::Ordering::SeqCst);
+        match written {
             Ok(Ok(None)) => LocalOutcome::Commit(Refusal::Failed),
             Ok(Ok(Some(refusal))) => LocalOutcome::Rollback(refusal),
+            // The COMMIT may have reached the server (an I/O error after it, or
+            // the deadline cut it short): only the journal row can tell, later.
+            Ok(Err(error)) if uncertain => {
+                tracing::warn!(%error, journal_id = %journal.journal_id, "journal commit failed");
+                LocalOutcome::Unknown(Refusal::Failed)
+            }
+            Err(_) if uncertain => {
+                tracing::warn!(journal_id = %journal.journal_id, "journal commit not done in time");
+                LocalOutcome::Unknown(Refusal::Failed)
+            }
             Ok(Err(error)) => {
                 tracing::warn!(%error, journal_id = %journal.journal_id, "journal not written");
-                self.settle(journal).await
+                LocalOutcome::Rollback(Refusal::Failed)
             }
             Err(_) => {
                 tracing::warn!(journal_id = %journal.journal_id, "journal not written in time");
-                self.settle(journal).await
+                LocalOutcome::Rollback(Refusal::Failed)
             }
         }
     }
+}
 
-    /// After a failed or timed-out write: whether the journal exists decides.
-    async fn settle(&self, journal: &Journal) -> LocalOutcome<Refusal> {
-        let Ok(pool) = self.db.pool() else {
-            return LocalOutcome::Unknown(Refusal::Failed);
-        };
-        match store::stock_logs::journal_exists(pool, &journal.journal_id).await {
-            Ok(true) => LocalOutcome::Commit(Refusal::Failed),
-            Ok(false) => LocalOutcome::Rollback(Refusal::Failed),
-            Err(_) => LocalOutcome::Unknown(Refusal::Failed),
-        }
-    }
-
-    /// Makes sure Redis holds `goods_id`'s stock: when it is missing, one caller
-    /// (holding the rebuild lock) waits for reservations in flight to settle, then
-    /// sets it from MySQL with a new generation; the others wait for that.
-    pub async fn ensure_cached(&self, goods_id: Id) -> Result<(), ReserveError> {
-        let settle = self.reserve_timeout;
-        let give_up = Instant::now() + settle * 3 + Duration::from_secs(2);
-        loop {
-            let cached = stock_cache::available(&self.cache, goods_id)
-                .await
-                .map_err(Unavailable::from)?;
-            if cached.is_some() {
-                return Ok(());
-            }
-            if stock_cache::lock_rebuild(&self.cache, goods_id, settle * 3)
-                .await
-                .map_err(Unavailable::from)?
-            {
-                let rebuilt = self.rebuild(goods_id, settle).await;
-                let _ = stock_cache::unlock_rebuild(&self.cache, goods_id).await;
-                return rebuilt;
-            }
-            if Instant::now() >= give_up {
-                return Err(Unavailable::new("redis").into());
-            }
-            tokio::time::sleep(REBUILD_POLL).await;
-        }
-    }
-
-    async fn rebuild(&self, goods_id: Id, settle: Duration) -> Result<(), ReserveError> {
-        tokio::time::sleep(settle).await;
-        let expected = store::stock_logs::expected_available(self.db.pool()?, goods_id)
-            .await?
-            .ok_or(ReserveError::GoodsNotFound)?;
-        let set = stock_cache::set_if_missing(&self.cache, goods_id, expected)
-            .await
-            .map_err(Unavailable::from)?;
-        if set {
-            tracing::warn!(%goods_id, available = expected, "redis stock was missing: rebuilt from mysql");
-        }
-        Ok(())
-    }
+/// Milliseconds since the Unix epoch (the deadlines kept in Redis).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Why the local transaction did not commit.

@@ -1,23 +1,32 @@
-//! The stock reconciler: every `STOCK_RECONCILE_INTERVAL` it
-//! 1. applies journals left `reserved` longer than the interval (their message was
-//!    lost or is late), so MySQL stock follows the reservations;
-//! 2. repairs drift between the Redis stock and MySQL (stock minus unapplied
-//!    journals). Reservations in flight make the two differ for a moment, so a
-//!    difference is repaired only when it is still the same after
-//!    `STOCK_RESERVE_TIMEOUT` on both sides, and with a compare-and-set, so a
-//!    reservation in between wins.
+//! The stock reconciler: every `STOCK_RECONCILE_INTERVAL` one pass
+//! 1. checks that Redis is the one it saw last (same run id, epoch counter still
+//!    going up); a restarted Redis, or one back to older data, has every goods
+//!    item's cache forgotten, so each is rebuilt (see [`super::rebuild`]);
+//! 2. applies journals left `reserved` longer than the interval (their message was
+//!    lost or is late); one that cannot be applied is recorded on its row
+//!    (`apply_error`), logged and counted in `/metrics`
+//!    (`stock_journals_unapplicable`), and the pass goes on;
+//! 3. gives back what cancels still owe Redis (their process died after the
+//!    commit);
+//! 4. looks at the goods marked changed since the last pass (and only those):
+//!    settles reservations in flight past their deadline from their journal row,
+//!    and when Redis differs from MySQL (counting reservations in flight) on two
+//!    samples alike, rebuilds the goods' cache in a new generation. Redis is never
+//!    raised in place.
+//!
+//! A pass costs a few statements plus one or two per goods item that changed, not
+//! per goods item in the catalogue.
 
 use std::time::Duration;
 
 use shop_kit::{consumer_log::wait_ready, ids::Id};
-use sqlx::Acquire;
 use tokio_util::sync::CancellationToken;
 
-use super::Stock;
+use super::{Stock, giveback, now_ms};
 use crate::store::{self, stock_cache};
 
-/// Goods read per page.
-const PAGE: u32 = 500;
+/// Changed goods looked at per pass; more wait for the next one.
+const CHANGED_PER_PASS: usize = 1000;
 
 /// Runs until `shutdown`.
 pub async fn run(stock: Stock, interval: Duration, shutdown: CancellationToken) {
@@ -39,85 +48,204 @@ pub async fn run(stock: Stock, interval: Duration, shutdown: CancellationToken) 
     }
 }
 
-/// One pass: overdue journals, then drift.
-pub async fn reconcile_once(stock: &Stock, overdue_after: Duration) -> anyhow::Result<()> {
-    let applied = apply_overdue(stock, overdue_after).await?;
-    if applied > 0 {
-        tracing::warn!(applied, "applied journals whose message was overdue");
-    }
-    repair_drift(stock).await
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pass {
+    pub redis_changed: bool,
+    pub applied: usize,
+    /// Overdue journals that could not be applied.
+    pub unapplicable: usize,
+    pub given_back: usize,
+    /// Changed goods looked at.
+    pub checked: usize,
+    pub rebuilt: usize,
 }
 
-async fn apply_overdue(stock: &Stock, overdue_after: Duration) -> anyhow::Result<usize> {
-    let pool = stock.db.pool()?;
-    let mut applied = 0;
-    for journal_id in store::stock_logs::overdue_reserved(pool, overdue_after).await? {
-        let mut conn = pool.acquire().await?;
-        let mut tx = conn.begin().await?;
-        if store::stock_logs::apply_journal(&mut tx, &journal_id).await? {
-            applied += 1;
+/// One pass (see the module header). Every step runs even when an earlier one
+/// failed; the first failure is returned after all of them.
+pub async fn reconcile_once(stock: &Stock, overdue_after: Duration) -> anyhow::Result<Pass> {
+    let mut pass = Pass::default();
+    let mut errors = Vec::new();
+    match stock.check_redis_identity().await {
+        Ok(changed) => pass.redis_changed = changed,
+        Err(error) => errors.push(error),
+    }
+    if let Err(error) = apply_overdue(stock, overdue_after, &mut pass).await {
+        errors.push(error);
+    }
+    let touched = match giveback::give_back_owed(&stock.db, &stock.cache).await {
+        Ok(touched) => touched,
+        Err(error) => {
+            errors.push(error);
+            Vec::new()
         }
-        tx.commit().await?;
+    };
+    pass.given_back = touched.len();
+    if let Err(error) = check_changed(stock, touched, &mut pass).await {
+        errors.push(error);
     }
-    Ok(applied)
+    for error in &errors {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "stock reconciliation step failed"
+        );
+    }
+    errors.into_iter().next().map_or(Ok(pass), Err)
 }
 
-struct Sample {
-    goods_id: Id,
-    expected: i64,
-    cached: i64,
-    generation: String,
-}
-
-async fn repair_drift(stock: &Stock) -> anyhow::Result<()> {
+async fn apply_overdue(
+    stock: &Stock,
+    overdue_after: Duration,
+    pass: &mut Pass,
+) -> anyhow::Result<()> {
     let pool = stock.db.pool()?;
-    let mut differing = Vec::new();
-    let mut after = 0;
-    loop {
-        let ids = store::goods::goods_ids_after(pool, after, PAGE).await?;
-        let Some(&last) = ids.last() else { break };
-        after = last;
-        for id in ids {
-            let goods_id = Id(id);
-            // MySQL first: a journal committed after this read has already
-            // decremented Redis, so in-flight work never looks like a surplus.
-            let Some(expected) = store::stock_logs::expected_available(pool, goods_id).await?
-            else {
-                continue;
-            };
-            let (cached, generation) = stock_cache::snapshot(&stock.cache, goods_id).await?;
-            match cached {
-                Some(cached) if cached != expected => differing.push(Sample {
-                    goods_id,
-                    expected,
-                    cached,
-                    generation,
-                }),
-                _ => {}
+    for journal_id in store::stock_logs::overdue_reserved(pool, overdue_after).await? {
+        let applied = async {
+            let mut tx = pool.begin().await?;
+            let applied = store::stock_logs::apply_journal(&mut tx, &journal_id).await?;
+            tx.commit().await?;
+            anyhow::Ok(applied)
+        };
+        match applied.await {
+            Ok(true) => pass.applied += 1,
+            Ok(false) => {}
+            Err(error) => {
+                let error = format!("{error:#}");
+                tracing::error!(%journal_id, %error, "stock journal cannot be applied");
+                pass.unapplicable += 1;
+                store::stock_logs::record_apply_error(pool, &journal_id, &error).await?;
             }
         }
     }
-    if differing.is_empty() {
-        return Ok(());
-    }
-    tokio::time::sleep(stock.reserve_timeout).await;
-    for sample in differing {
-        let expected = store::stock_logs::expected_available(pool, sample.goods_id).await?;
-        if expected != Some(sample.expected) {
-            continue;
-        }
-        let repaired = stock_cache::compare_and_set(
-            &stock.cache,
-            sample.goods_id,
-            sample.cached,
-            &sample.generation,
-            sample.expected,
-        )
-        .await?;
-        if repaired {
-            tracing::warn!(goods_id = %sample.goods_id, was = sample.cached, now = sample.expected,
-                "redis stock drifted from mysql: repaired");
-        }
+    metrics::gauge!("stock_journals_unapplicable").set(pass.unapplicable as f64);
+    if pass.applied > 0 {
+        tracing::warn!(
+            applied = pass.applied,
+            "applied journals whose message was overdue"
+        );
     }
     Ok(())
+}
+
+async fn check_changed(stock: &Stock, mut goods: Vec<Id>, pass: &mut Pass) -> anyhow::Result<()> {
+    goods.extend(stock_cache::take_changed(&stock.cache, CHANGED_PER_PASS).await?);
+    goods.sort_unstable_by_key(|id| id.0);
+    goods.dedup();
+    let mut again = Vec::new();
+    let mut first_error = None;
+    for goods_id in goods {
+        pass.checked += 1;
+        match check_goods(stock, goods_id).await {
+            Ok(Checked { rebuilt, in_flight }) => {
+                pass.rebuilt += usize::from(rebuilt);
+                if in_flight {
+                    again.push(goods_id);
+                }
+            }
+            Err(error) => {
+                again.push(goods_id);
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    stock_cache::mark_changed(&stock.cache, &again).await?;
+    first_error.map_or(Ok(()), Err)
+}
+
+struct Checked {
+    rebuilt: bool,
+    /// Reservations are still in flight: look again next pass.
+    in_flight: bool,
+}
+
+async fn check_goods(stock: &Stock, goods_id: Id) -> anyhow::Result<Checked> {
+    let mut snapshot = stock_cache::snapshot(&stock.cache, goods_id).await?;
+    let margin = stock.reserve_timeout.as_millis() as u64;
+    let now = now_ms();
+    let overdue: Vec<&str> = snapshot
+        .in_flight
+        .iter()
+        .filter(|r| r.deadline_ms + margin < now)
+        .map(|r| r.journal_id.as_str())
+        .collect();
+    if !overdue.is_empty() {
+        // Past the deadline and the margin of a commit on its way: the journal row
+        // is the outcome, as for the broker's check-back.
+        let committed = store::stock_logs::existing_journals(stock.db.pool()?, &overdue).await?;
+        for journal_id in &overdue {
+            let did_commit = committed.iter().any(|c| c == journal_id);
+            stock_cache::settle(&stock.cache, goods_id, journal_id, did_commit).await?;
+            tracing::warn!(%goods_id, %journal_id, committed = did_commit,
+                "reservation settled from its journal after its deadline");
+        }
+        snapshot = stock_cache::snapshot(&stock.cache, goods_id).await?;
+    }
+    let in_flight = !snapshot.in_flight.is_empty();
+    let Some(cached) = snapshot.available else {
+        // Missing: rebuilt (with the wait a lost cache needs) on its next use.
+        return Ok(Checked {
+            rebuilt: false,
+            in_flight,
+        });
+    };
+    let Some(expected) = expected_for(stock, goods_id, &snapshot).await? else {
+        return Ok(Checked {
+            rebuilt: false,
+            in_flight: false,
+        });
+    };
+    if cached == expected {
+        return Ok(Checked {
+            rebuilt: false,
+            in_flight,
+        });
+    }
+    // Reservations and cancels between the two reads can make one sample differ;
+    // a drift shows the same difference twice.
+    let second = stock_cache::snapshot(&stock.cache, goods_id).await?;
+    let again = match second.available {
+        Some(cached) => expected_for(stock, goods_id, &second)
+            .await?
+            .map(|expected| cached - expected),
+        None => None,
+    };
+    if again != Some(cached - expected) {
+        return Ok(Checked {
+            rebuilt: false,
+            in_flight: true,
+        });
+    }
+    tracing::warn!(%goods_id, redis = cached, mysql = expected,
+        "redis stock drifted from mysql: rebuilding");
+    let rebuilt = stock.rebuild(goods_id).await?;
+    Ok(Checked { rebuilt, in_flight })
+}
+
+/// What Redis should hold at `snapshot`: MySQL's figure, minus reservations of
+/// this generation without a journal yet (Redis took them, MySQL does not know
+/// them), plus reservations of an older generation with a journal (MySQL counts
+/// them, the rebuilt cache is charged when they settle).
+async fn expected_for(
+    stock: &Stock,
+    goods_id: Id,
+    snapshot: &stock_cache::Snapshot,
+) -> anyhow::Result<Option<i64>> {
+    let (current, older): (Vec<_>, Vec<_>) = snapshot
+        .in_flight
+        .iter()
+        .partition(|r| r.generation == snapshot.generation);
+    let ids = |rs: &[&stock_cache::InFlight]| -> Vec<String> {
+        rs.iter().map(|r| r.journal_id.clone()).collect()
+    };
+    let (current_ids, older_ids) = (ids(&current), ids(&older));
+    let current_refs: Vec<&str> = current_ids.iter().map(String::as_str).collect();
+    let older_refs: Vec<&str> = older_ids.iter().map(String::as_str).collect();
+    let Some((mysql, current_known, older_known)) =
+        store::stock_logs::drift_sample(stock.db.pool()?, goods_id, &current_refs, &older_refs)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let current_taken: i64 = current.iter().map(|r| i64::from(r.quantity)).sum();
+    Ok(Some(mysql - (current_taken - current_known) + older_known))
 }

@@ -185,11 +185,8 @@ pub enum Cancelled {
     /// its place, so a late reservation is refused.
     NullCompensation,
     /// The reservation was undone (and its MySQL deduction returned if it had been
-    /// applied); give `quantity` back to the Redis generation it came from.
-    Undone {
-        quantity: u32,
-        cache_gen: Option<String>,
-    },
+    /// applied); its `quantity` units are owed to Redis (`giveback_pending`).
+    Undone { journal_id: String, quantity: u32 },
     /// Cancelled before: nothing changed.
     Already,
 }
@@ -227,7 +224,8 @@ pub async fn cancel_for_order(
         return Ok(Cancelled::Already);
     }
     sqlx::query(
-        r"update trade_stock_log set status = 'cancelled', cancelled_at = now(3)
+        r"update trade_stock_log set status = 'cancelled', cancelled_at = now(3),
+              giveback_pending = 1
           where journal_id = ?",
     )
     .bind(&journal.journal_id)
@@ -243,28 +241,143 @@ pub async fn cancel_for_order(
         log_number_change(tx, journal.goods_id, journal.order_id, "return", amount).await?;
     }
     Ok(Cancelled::Undone {
+        journal_id: journal.journal_id,
         quantity: journal.quantity,
-        cache_gen: journal.cache_gen,
     })
 }
 
-/// What can be reserved according to MySQL: the stock minus journals reserved but
-/// not yet applied (one statement, so one consistent snapshot); `None` for unknown
-/// goods.
+/// What Redis should hold according to MySQL: the stock minus journals reserved
+/// but not yet applied, minus units of cancels not yet given back to Redis (one
+/// statement, so one consistent snapshot); `None` for unknown goods.
 pub async fn expected_available(
     db: impl MySqlExecutor<'_>,
     goods_id: Id,
 ) -> sqlx::Result<Option<i64>> {
     let value: Option<rust_decimal::Decimal> = sqlx::query_scalar(
-        r"select g.goods_number - coalesce(
-                 (select sum(l.quantity) from trade_stock_log l
-                  where l.goods_id = g.goods_id and l.status = 'reserved'), 0)
+        r"select g.goods_number
+                 - coalesce((select sum(l.quantity) from trade_stock_log l
+                             where l.goods_id = g.goods_id and l.status = 'reserved'), 0)
+                 - coalesce((select sum(l.quantity) from trade_stock_log l
+                             where l.giveback_pending = 1 and l.goods_id = g.goods_id), 0)
           from trade_goods g where g.goods_id = ?",
     )
     .bind(goods_id.0)
     .fetch_optional(db)
     .await?;
     Ok(value.map(|d| i64::try_from(d).unwrap_or(0)))
+}
+
+/// `(?, ?, …)` for `n` values (at least one, so `in (…)` stays valid SQL).
+fn placeholders(n: usize) -> String {
+    let marks = vec!["?"; n.max(1)].join(", ");
+    format!("({marks})")
+}
+
+/// In one statement: [`expected_available`], and the units of the journals among
+/// `current` and among `older` that exist; `None` for unknown goods.
+pub async fn drift_sample(
+    db: impl MySqlExecutor<'_>,
+    goods_id: Id,
+    current: &[&str],
+    older: &[&str],
+) -> sqlx::Result<Option<(i64, i64, i64)>> {
+    let sql = format!(
+        r"select cast(g.goods_number
+                 - coalesce((select sum(l.quantity) from trade_stock_log l
+                             where l.goods_id = g.goods_id and l.status = 'reserved'), 0)
+                 - coalesce((select sum(l.quantity) from trade_stock_log l
+                             where l.giveback_pending = 1 and l.goods_id = g.goods_id), 0)
+                 as signed),
+                 cast(coalesce((select sum(l.quantity) from trade_stock_log l
+                                where l.journal_id in {}), 0) as signed),
+                 cast(coalesce((select sum(l.quantity) from trade_stock_log l
+                                where l.journal_id in {}), 0) as signed)
+          from trade_goods g where g.goods_id = ?",
+        placeholders(current.len()),
+        placeholders(older.len()),
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for ids in [current, older] {
+        if ids.is_empty() {
+            query = query.bind("");
+        }
+        for id in ids {
+            query = query.bind(*id);
+        }
+    }
+    query.bind(goods_id.0).fetch_optional(db).await
+}
+
+/// Which of `journal_ids` exist.
+pub async fn existing_journals(
+    db: impl MySqlExecutor<'_>,
+    journal_ids: &[&str],
+) -> sqlx::Result<Vec<String>> {
+    if journal_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "select journal_id from trade_stock_log where journal_id in {}",
+        placeholders(journal_ids.len())
+    );
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+    for id in journal_ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(db).await
+}
+
+/// Cancelled journals whose units Redis has not been given back yet.
+pub async fn pending_givebacks(
+    db: impl MySqlExecutor<'_>,
+    limit: u32,
+) -> sqlx::Result<Vec<(String, u64)>> {
+    sqlx::query_as(
+        r"select journal_id, goods_id from trade_stock_log
+          where giveback_pending = 1 order by goods_id limit ?",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Locks the pending give-back of `journal_id`: its goods and units, `None` when
+/// it is not pending (done before).
+pub async fn lock_pending_giveback(
+    tx: &mut sqlx::MySqlConnection,
+    journal_id: &str,
+) -> sqlx::Result<Option<(u64, u32)>> {
+    sqlx::query_as(
+        r"select goods_id, quantity from trade_stock_log
+          where journal_id = ? and giveback_pending = 1 for update",
+    )
+    .bind(journal_id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Records that Redis has the units of cancelled journal `journal_id` back.
+pub async fn mark_given_back(tx: &mut sqlx::MySqlConnection, journal_id: &str) -> sqlx::Result<()> {
+    sqlx::query(r"update trade_stock_log set giveback_pending = 0 where journal_id = ?")
+        .bind(journal_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Records why journal `journal_id` could not be applied.
+pub async fn record_apply_error(
+    db: impl MySqlExecutor<'_>,
+    journal_id: &str,
+    error: &str,
+) -> sqlx::Result<()> {
+    let text: String = error.chars().take(255).collect();
+    sqlx::query(r"update trade_stock_log set apply_error = ? where journal_id = ?")
+        .bind(text)
+        .bind(journal_id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Journals still `reserved` after `older_than`: their message is overdue.

@@ -62,14 +62,18 @@ impl Auditor<'_> {
     pub async fn run(&self, report: &mut AuditReport) {
         let abandon = self.target.timings.abandon_deadline();
         let overdue = format!("orders: none unconfirmed past the abandon deadline ({abandon:?})");
-        let checks: [(&str, _); 12] = [
+        let checks = vec![
             (
                 "stock: initial = MySQL stock + applied journals",
                 self.stock().await,
             ),
             (
-                "stock: Redis available = MySQL stock − reserved journals",
+                "stock: Redis available = MySQL stock − reserved journals − owed give-backs",
                 self.redis_stock().await,
+            ),
+            (
+                "stock: no journal that cannot be applied",
+                self.unapplicable_journals().await,
             ),
             (
                 "balance: initial − paid + refunded = balance (money logs)",
@@ -98,11 +102,27 @@ impl Auditor<'_> {
                 self.charges().await,
             ),
             (
+                "money logs: none without an order",
+                self.orphans(ORPHAN_MONEY_LOGS).await,
+            ),
+            (
+                "stock journals: none without an order",
+                self.orphans(ORPHAN_JOURNALS).await,
+            ),
+            (
+                "coupon uses: none without an order",
+                self.orphans(ORPHAN_COUPON_USES).await,
+            ),
+            (
+                "payments: none without an order",
+                self.orphans(ORPHAN_PAYMENTS).await,
+            ),
+            (
                 "outboxes drained (order-svc, pay-svc)",
                 self.outboxes().await,
             ),
             (
-                "no consumer log stuck in processing",
+                "consumer logs: no message failed or dead-lettered",
                 self.consumer_logs().await,
             ),
         ];
@@ -114,11 +134,14 @@ impl Auditor<'_> {
         }
     }
 
+    /// Per goods: id, initial, stock, applied, reserved and owed (units of cancels
+    /// not yet given back to Redis, subtracted from the reserved figure).
     async fn goods_rows(&self) -> anyhow::Result<Vec<(u64, i64, i64, i64, i64)>> {
         self.rows(
             r"select g.goods_id, cast(g.initial_number as signed), cast(g.goods_number as signed),
                      cast(coalesce(sum(case when l.status = 'applied' then l.quantity end), 0) as signed),
-                     cast(coalesce(sum(case when l.status = 'reserved' then l.quantity end), 0) as signed)
+                     cast(coalesce(sum(case when l.status = 'reserved' or l.giveback_pending = 1
+                                            then l.quantity end), 0) as signed)
               from {goods}.trade_goods g
               left join {goods}.trade_stock_log l on l.goods_id = g.goods_id
               group by g.goods_id order by g.goods_id",
@@ -217,11 +240,11 @@ impl Auditor<'_> {
                   group by coupon_id having count(*) > 1",
             )
             .await?;
-        let held_by_dead: Vec<(u64, Option<u64>)> = self
+        let held_by_dead: Vec<(u64, u64)> = self
             .rows(
                 r"select c.coupon_id, c.order_id from {coupon}.trade_coupon c
-                  left join {order}.trade_order o on o.order_id = c.order_id
-                  where c.is_used = 1 and (o.order_id is null or o.status = 'cancelled')",
+                  join {order}.trade_order o on o.order_id = c.order_id
+                  where c.is_used = 1 and o.status = 'cancelled'",
             )
             .await?;
         let not_held: Vec<(u64, u64)> = self
@@ -236,12 +259,11 @@ impl Auditor<'_> {
             .iter()
             .map(|(c, n)| format!("coupon {c} on {n} live orders"))
             .collect();
-        bad.extend(held_by_dead.iter().map(|(c, o)| {
-            format!(
-                "coupon {c} used by order {} which is cancelled or unknown",
-                o.unwrap_or(0)
-            )
-        }));
+        bad.extend(
+            held_by_dead
+                .iter()
+                .map(|(c, o)| format!("coupon {c} used by order {o} which is cancelled")),
+        );
         bad.extend(
             not_held
                 .iter()
@@ -405,28 +427,105 @@ impl Auditor<'_> {
         Ok(verdict(bad, "no pending rows".into()))
     }
 
+    /// A message whose effect failed and was not applied since: still being
+    /// retried by the broker, or dead-lettered for good. (`processing` is written
+    /// only inside the effect's own transaction, so no committed row holds it.)
     async fn consumer_logs(&self) -> anyhow::Result<(bool, String)> {
-        let (mut bad, mut failed, mut handled) = (Vec::new(), 0, 0);
+        let (mut bad, mut handled) = (Vec::new(), 0);
         for service in Service::ALL {
             let sql = format!(
-                "select cast(status as char), count(*) from {{{}}}.trade_mq_consumer_log group by status",
+                "select count(*) from {{{}}}.trade_mq_consumer_log",
                 service.name()
             );
-            for (status, n) in self.rows::<(String, i64)>(&sql).await? {
-                handled += n;
-                match status.as_str() {
-                    "processing" => bad.push(format!("{}: {n} processing", service.binary())),
-                    "failed" => failed += n,
-                    _ => {}
-                }
-            }
+            handled += self.count(&sql).await?;
+            let sql = format!(
+                r"select group_name, msg_tag, msg_key, coalesce(msg_id, ''),
+                         cast(attempts as signed), coalesce(last_error, '')
+                  from {{{}}}.trade_mq_consumer_log
+                  where status <> 'success' order by updated_at limit 20",
+                service.name()
+            );
+            let failed: Vec<(String, String, String, String, i64, String)> =
+                self.rows(&sql).await?;
+            bad.extend(failed.into_iter().map(|(group, tag, key, id, attempts, error)| {
+                let error: String = error.chars().take(120).collect();
+                format!(
+                    "{}: message {id} ({group} {tag} {key}) failed {attempts} times: {error}",
+                    service.binary()
+                )
+            }));
         }
-        Ok(verdict(
-            bad,
-            format!("{handled} messages handled, {failed} failed"),
-        ))
+        Ok(verdict(bad, format!("{handled} messages handled")))
+    }
+
+    /// Journals the reconciler could not apply to MySQL stock (it keeps trying).
+    async fn unapplicable_journals(&self) -> anyhow::Result<(bool, String)> {
+        let rows: Vec<(String, u64, String)> = self
+            .rows(
+                r"select journal_id, goods_id, apply_error from {goods}.trade_stock_log
+                  where status = 'reserved' and apply_error is not null order by created_at",
+            )
+            .await?;
+        let bad: Vec<String> = rows
+            .iter()
+            .map(|(j, g, e)| format!("journal {j} of goods {g}: {e}"))
+            .collect();
+        Ok(verdict(bad, "every journal applies".into()))
+    }
+
+    /// Rows of another service naming an order order-svc does not have: an effect
+    /// nobody ordered (`query` lists them, `counted` what was looked at).
+    async fn orphans(&self, orphan: Orphan) -> anyhow::Result<(bool, String)> {
+        let rows: Vec<(String,)> = self.rows(orphan.query).await?;
+        let bad: Vec<String> = rows.into_iter().map(|(row,)| row).collect();
+        let counted = self.count(orphan.counted).await?;
+        Ok(verdict(bad, format!("{counted} {}", orphan.what)))
     }
 }
+
+/// One kind of effect that must name an existing order.
+struct Orphan {
+    query: &'static str,
+    counted: &'static str,
+    what: &'static str,
+}
+
+const ORPHAN_MONEY_LOGS: Orphan = Orphan {
+    query: r"select concat('user ', l.user_id, ' ', l.money_log_type, ' ', l.use_money,
+                           ' for order ', l.order_id)
+             from {user}.trade_user_money_log l
+             left join {order}.trade_order o on o.order_id = l.order_id
+             where o.order_id is null",
+    counted: r"select count(*) from {user}.trade_user_money_log",
+    what: "money logs",
+};
+
+const ORPHAN_JOURNALS: Orphan = Orphan {
+    query: r"select concat('journal ', l.journal_id, ' (', l.status, ') for order ', l.order_id)
+             from {goods}.trade_stock_log l
+             left join {order}.trade_order o on o.order_id = l.order_id
+             where o.order_id is null",
+    counted: r"select count(*) from {goods}.trade_stock_log",
+    what: "stock journals",
+};
+
+const ORPHAN_COUPON_USES: Orphan = Orphan {
+    query: r"select concat('coupon ', c.coupon_id, ' used by order ', c.order_id)
+             from {coupon}.trade_coupon c
+             left join {order}.trade_order o on o.order_id = c.order_id
+             where c.order_id is not null and o.order_id is null",
+    counted: r"select count(*) from {coupon}.trade_coupon where order_id is not null",
+    what: "coupon uses",
+};
+
+const ORPHAN_PAYMENTS: Orphan = Orphan {
+    query: r"select concat('payment ', p.pay_id, ' (', p.status, ') for order ', p.order_id)
+             from {pay}.trade_pay p
+             left join {order}.trade_order o on o.order_id = p.order_id
+             where o.order_id is null",
+    counted: r"select count(*) from {pay}.trade_pay",
+    what: "payments",
+};
 
 /// Passed when `bad` is empty; the detail is `ok` or the first offenders.
 fn verdict(bad: Vec<String>, ok: String) -> (bool, String) {
