@@ -25,7 +25,7 @@ use mq::{MessageId, StoredMessage};
 use serde_json::json;
 use shop_kit::{
     cache::Cache,
-    consumer_log::Consume,
+    consumer_log::{Consume, is_lock_conflict},
     contracts::{
         goods::ReserveStock,
         order::{CancelReason, OrderCancelled},
@@ -172,10 +172,22 @@ impl World {
             cache: self.stock.cache.clone(),
         };
         let message = self.cancel_message(order_id, goods_id, quantity);
-        let mut conn = self.pool.acquire().await.unwrap();
-        let mut tx = conn.begin().await.unwrap();
-        let effect = consumer.apply(&mut tx, &message).await.unwrap();
-        tx.commit().await.unwrap();
+        // As the consumer log does: a deadlock with the journal's own consumer
+        // (goods-svc applying it meanwhile) runs the transaction again.
+        let mut tries = 0;
+        let effect = loop {
+            tries += 1;
+            let mut conn = self.pool.acquire().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            match consumer.apply(&mut tx, &message).await {
+                Ok(effect) => {
+                    tx.commit().await.unwrap();
+                    break effect;
+                }
+                Err(error) if tries < 5 && is_lock_conflict(&error) => continue,
+                Err(error) => panic!("cancel failed: {error:#}"),
+            }
+        };
         if give_back {
             consumer.after_commit(effect).await;
         }
