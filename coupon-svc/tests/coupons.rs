@@ -148,3 +148,28 @@ async fn health_names_the_database_within_two_seconds_when_its_port_is_closed() 
     let env = TestEnv::new().await;
     checks::health_names_database_when_its_port_is_closed::<App>(&env).await;
 }
+
+#[tokio::test]
+async fn a_second_coupon_for_the_same_order_answers_409_order_has_coupon_not_500() {
+    let env = TestEnv::new().await;
+    let (_users, coupons, user_id) = with_user(&env).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let body = json!({"user_id": user_id, "value": "5"});
+        let coupon = json(coupons.post("/coupons", &body).await).await;
+        ids.push(coupon["coupon_id"].as_str().unwrap().to_owned());
+    }
+    let use_for = json!({"order_id": "77", "user_id": user_id});
+    let first = coupons
+        .post_internal(&format!("/internal/coupons/{}/use", ids[0]), &use_for)
+        .await;
+    assert_eq!(first.status(), 200);
+
+    let second = coupons
+        .post_internal(&format!("/internal/coupons/{}/use", ids[1]), &use_for)
+        .await;
+
+    assert_error(second, 409, "ORDER_HAS_COUPON").await;
+    let other = json(coupons.get(&format!("/coupons/{}", ids[1])).await).await;
+    assert_eq!(other["used"], false, "{other}");
+}

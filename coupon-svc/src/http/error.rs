@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 409 `COUPON_USED`
     #[error("the coupon is used")]
     CouponUsed,
+    /// 409 `ORDER_HAS_COUPON`: the order uses another coupon already.
+    #[error("the order uses another coupon already")]
+    OrderHasCoupon,
     /// 409 `ORDER_CANCELLED`: the order's cancel came first.
     #[error("the order was cancelled")]
     OrderCancelled,
@@ -53,6 +56,7 @@ impl IntoResponse for ApiError {
             ApiError::UserNotFound => not_found("USER_NOT_FOUND", &self),
             ApiError::CouponNotOwned => conflict("COUPON_NOT_OWNED", &self),
             ApiError::CouponUsed => conflict("COUPON_USED", &self),
+            ApiError::OrderHasCoupon => conflict("ORDER_HAS_COUPON", &self),
             ApiError::OrderCancelled => conflict("ORDER_CANCELLED", &self),
             ApiError::Unavailable(e) => e.into_response(),
             ApiError::Downstream(e) => e.into_response(),

@@ -28,7 +28,7 @@ use crate::{
     responses(
         (status = 200, description = "Used by the order (now or before)", body = CouponView),
         (status = 404, description = "`COUPON_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`COUPON_NOT_OWNED`, `COUPON_USED`, `ORDER_CANCELLED`", body = ErrorBody),
+        (status = 409, description = "`COUPON_NOT_OWNED`, `COUPON_USED`, `ORDER_HAS_COUPON`, `ORDER_CANCELLED`", body = ErrorBody),
     )
 )]
 pub async fn use_coupon(
@@ -53,6 +53,7 @@ pub async fn use_coupon(
         Used::NoSuchCoupon => return Err(ApiError::CouponNotFound),
         Used::NotOwned => return Err(ApiError::CouponNotOwned),
         Used::UsedElsewhere => return Err(ApiError::CouponUsed),
+        Used::OrderHasAnother => return Err(ApiError::OrderHasCoupon),
     }
     tracing::info!(%coupon_id, order_id = %body.order_id, ?used, "coupon used");
     // On the connection already held: a second one from the pool while holding this

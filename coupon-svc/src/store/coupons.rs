@@ -65,6 +65,8 @@ pub enum Used {
     NotOwned,
     /// Used by another order.
     UsedElsewhere,
+    /// The order uses another coupon already (`uk_coupon_order`: one coupon per order).
+    OrderHasAnother,
 }
 
 /// Uses `coupon_id` of `user_id` for `order_id`, in `tx`: the coupon row is locked,
@@ -101,7 +103,13 @@ pub async fn use_coupon(
     .bind(order_id.0)
     .bind(coupon_id.0)
     .execute(&mut *tx)
-    .await?;
+    .await;
+    let done = match done {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Ok(Used::OrderHasAnother);
+        }
+        other => other?,
+    };
     Ok(if done.rows_affected() == 1 {
         Used::Now
     } else {
