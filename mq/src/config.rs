@@ -39,6 +39,12 @@ pub struct BrokerConfig {
     pub txn_check_interval: Duration,
     /// Check-backs before an undecided half message is discarded (`MQ_TXN_CHECK_MAX`).
     pub txn_check_max: u32,
+    /// A connection that sends no first frame within this is closed
+    /// (`MQ_HANDSHAKE_TIMEOUT`).
+    pub handshake_timeout: Duration,
+    /// A connection without subscriptions or a producer group that sends
+    /// nothing for this long is closed (`MQ_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
     /// Testing only (`MQ_FAULT_FILE`): while this file holds `write` or
     /// `sync`, the log's writes or fsyncs fail (see `storage::faults`).
     pub fault_file: Option<PathBuf>,
@@ -72,6 +78,8 @@ impl BrokerConfig {
             txn_check_after: Duration::from_secs(6),
             txn_check_interval: Duration::from_secs(30),
             txn_check_max: 15,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
             fault_file: None,
         }
     }
@@ -145,6 +153,12 @@ impl BrokerConfig {
         }
         if let Some(v) = var("MQ_OFFSET_FLUSH_INTERVAL") {
             c.offset_flush_interval = parse_duration(&v)?;
+        }
+        if let Some(v) = var("MQ_HANDSHAKE_TIMEOUT") {
+            c.handshake_timeout = parse_duration(&v)?;
+        }
+        if let Some(v) = var("MQ_IDLE_TIMEOUT") {
+            c.idle_timeout = parse_duration(&v)?;
         }
         if let Some(v) = var("MQ_FAULT_FILE") {
             c.fault_file = Some(v.into());

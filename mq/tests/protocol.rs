@@ -343,3 +343,70 @@ async fn a_message_whose_keys_and_properties_overflow_a_record_is_refused_before
     consumer.shutdown().await;
     broker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_idle_connections_are_closed_after_their_timeouts() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |c| {
+        c.handshake_timeout = Duration::from_millis(200);
+        c.idle_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let closed_within = |mut s: TcpStream, limit: Duration| async move {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(limit, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        read.await.is_ok()
+    };
+
+    // Never says anything: closed after the handshake timeout.
+    let silent = TcpStream::connect(broker.addr).await.unwrap();
+    assert!(
+        closed_within(silent, Duration::from_secs(3)).await,
+        "silent connection kept"
+    );
+
+    // One ping, then nothing: closed after the idle timeout.
+    let mut idle = TcpStream::connect(broker.addr).await.unwrap();
+    let ping = encode_frame(Frame {
+        request_id: 1,
+        body: FrameBody::Ping,
+    });
+    idle.write_all(&ping).await.unwrap();
+    assert!(
+        closed_within(idle, Duration::from_secs(3)).await,
+        "idle connection kept"
+    );
+
+    // A consumer listening for deliveries is not idle.
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let g = got.clone();
+    let consumer = Consumer::start(
+        ConsumerConfig::new(&broker.addr.to_string(), "quiet", "quiet"),
+        move |m| {
+            g.lock().unwrap().push(m.body_text());
+            async { ConsumeResult::Ack }
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    producer
+        .send(Message::new("quiet", "still here"))
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(5), "the delivery", || {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
+    consumer.shutdown().await;
+    broker.shutdown().await;
+}

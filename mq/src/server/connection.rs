@@ -80,11 +80,35 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
         producer: None,
     };
     tracing::debug!(%peer, "connection opened");
+    let mut greeted = false;
     loop {
+        // A connection must send its first frame within the handshake
+        // timeout, and one that only sends requests (no subscription, no
+        // producer group) is closed after the idle timeout without one.
+        let listening = !state.joined.is_empty() || state.producer.is_some();
+        let quiet_limit = if !greeted {
+            Some(core.config.handshake_timeout)
+        } else if listening {
+            None
+        } else {
+            Some(core.config.idle_timeout)
+        };
+        let quiet = async {
+            match quiet_limit {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
         let next = tokio::select! {
             n = reader.next() => n,
+            _ = quiet => {
+                tracing::debug!(%peer, greeted, "connection closed: quiet too long");
+                metrics::counter!("mq_connections_timed_out_total").increment(1);
+                break;
+            }
             _ = core.shutdown.cancelled() => break,
         };
+        greeted = true;
         match next {
             None => break,
             Some(Ok(Inbound::Frame(frame))) => cmd::handle(&mut state, frame),

@@ -179,15 +179,40 @@ impl TopicTable {
     }
 }
 
-/// Log offsets of messages by (topic, key).
-#[derive(Debug, Default)]
+/// Log offsets of messages by (topic, key), in shards, each behind its own
+/// mutex: the writer adds keys to one shard at a time, and retention trims
+/// one shard at a time, so a trim never holds up the writer for a scan of
+/// every key.
+#[derive(Debug)]
 pub struct KeyIndex {
-    map: Mutex<HashMap<(String, String), Vec<u64>>>,
+    shards: Vec<Mutex<KeyShard>>,
+}
+
+/// One shard: (topic, key) → log offsets, oldest first.
+type KeyShard = HashMap<(String, String), Vec<u64>>;
+
+/// Shards of the key index.
+const KEY_SHARDS: usize = 64;
+
+impl Default for KeyIndex {
+    fn default() -> Self {
+        KeyIndex {
+            shards: (0..KEY_SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
 }
 
 impl KeyIndex {
+    fn shard(&self, topic: &str, key: &str) -> &Mutex<KeyShard> {
+        let h = crc32c::crc32c_append(crc32c::crc32c(topic.as_bytes()), key.as_bytes());
+        &self.shards[h as usize % KEY_SHARDS]
+    }
+
     pub fn add(&self, topic: &str, key: &str, log_offset: u64) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .shard(topic, key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         map.entry((topic.to_string(), key.to_string()))
             .or_default()
             .push(log_offset);
@@ -196,18 +221,25 @@ impl KeyIndex {
     /// The newest `limit` log offsets of messages of `topic` with `key`,
     /// oldest first.
     pub fn find(&self, topic: &str, key: &str, limit: usize) -> Vec<u64> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .shard(topic, key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         map.get(&(topic.to_string(), key.to_string()))
             .map(|v| v[v.len().saturating_sub(limit)..].to_vec())
             .unwrap_or_default()
     }
 
+    /// Drops offsets below `first_offset`, one shard at a time.
     pub fn trim_below(&self, first_offset: u64) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, offsets| {
-            offsets.retain(|&o| o >= first_offset);
-            !offsets.is_empty()
-        });
+        for shard in &self.shards {
+            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            map.retain(|_, offsets| {
+                let keep = offsets.partition_point(|&o| o < first_offset);
+                offsets.drain(..keep);
+                !offsets.is_empty()
+            });
+        }
     }
 }
 
