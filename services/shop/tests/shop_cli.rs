@@ -71,8 +71,8 @@ async fn audit_checks(ctx: &Ctx) {
     let output = audit().output().await.unwrap();
     let printed = text(&output);
     assert!(output.status.success(), "{printed}");
-    assert!(printed.contains("All 12 invariants hold."), "{printed}");
-    assert_eq!(printed.matches("  ✓ ").count(), 12, "{printed}");
+    assert!(printed.contains("All 17 invariants hold."), "{printed}");
+    assert_eq!(printed.matches("  ✓ ").count(), 17, "{printed}");
 
     // A unit of stock and a cent of balance vanish behind the services' backs.
     let goods = ctx.target.schema(Service::Goods);
@@ -96,7 +96,7 @@ async fn audit_checks(ctx: &Ctx) {
     assert!(printed.contains("✗ stock: Redis available"), "{printed}");
     assert!(printed.contains("✗ balance:"), "{printed}");
     assert!(
-        printed.contains("3 of 12 invariants do not hold."),
+        printed.contains("3 of 17 invariants do not hold."),
         "{printed}"
     );
 }
