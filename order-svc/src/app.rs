@@ -3,7 +3,7 @@
 //! `order`/`timeout` and `pay`/`paid` consumers).
 
 use shop_kit::{
-    clients::{CouponClient, GoodsClient, UserClient},
+    clients::{BrokerAdminClient, CouponClient, GoodsClient, PayClient, UserClient},
     consumer_log::{Subscription, spawn_consumer},
     contracts::{
         order::{CANCEL_TAG, ORDER_TOPIC, TIMEOUT_TAG},
@@ -15,7 +15,7 @@ use shop_kit::{
 
 use crate::{
     consumers::{order_cancel, order_timeout, pay_paid},
-    domain::{abandon, confirm::Confirmer},
+    domain::{abandon, confirm::Confirmer, timeline::TimelineSources},
     http,
     settings::{SERVICE, Settings},
 };
@@ -28,6 +28,7 @@ pub const PRODUCER_GROUP: &str = "order-svc";
 pub struct AppState {
     pub db: shop_kit::db::Database,
     pub confirmer: Confirmer,
+    pub timeline: TimelineSources,
     /// `SHOP_FAULTS=on`: honour `X-Shop-Fault`.
     pub faults_enabled: bool,
 }
@@ -82,9 +83,18 @@ impl App {
             coupons: CouponClient::from_settings(&s),
             pay_timeout: s.order_pay_timeout,
         };
+        let timeline = TimelineSources {
+            db: runtime.db.clone(),
+            goods: GoodsClient::from_settings(&s),
+            coupons: CouponClient::from_settings(&s),
+            users: UserClient::from_settings(&s),
+            pay: PayClient::from_settings(&s),
+            broker: BrokerAdminClient::new(&s.mq_admin_addr),
+        };
         let state = AppState {
             db: runtime.db.clone(),
             confirmer,
+            timeline,
             faults_enabled: s.faults_enabled,
         };
         let server = Server::bind(runtime, http::router(state), http::openapi()).await?;

@@ -4,6 +4,8 @@ pub mod coupons;
 mod error;
 pub mod use_coupon;
 
+pub mod records;
+
 pub use error::ApiError;
 
 use axum::{Router, routing::get, routing::post};
@@ -15,7 +17,7 @@ use crate::app::AppState;
 /// ones.
 #[derive(OpenApi)]
 #[openapi(
-    paths(coupons::create_coupon, coupons::get_coupon, use_coupon::use_coupon),
+    paths(records::order_records, coupons::create_coupon, coupons::get_coupon, use_coupon::use_coupon),
     tags(
         (name = "coupons", description = "Coupons and their use"),
         (name = "internal", description = "Called by order-svc")
@@ -36,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/internal/coupons/{coupon_id}/use",
             post(use_coupon::use_coupon),
+        )
+        .route(
+            "/internal/orders/{order_id}/records",
+            get(records::order_records),
         )
         .with_state(state)
 }

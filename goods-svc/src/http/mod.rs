@@ -4,6 +4,8 @@ mod error;
 pub mod goods;
 pub mod reservations;
 
+pub mod records;
+
 pub use error::ApiError;
 
 use axum::{Router, routing::get, routing::post};
@@ -15,7 +17,7 @@ use crate::app::AppState;
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        goods::create_goods,
+        records::order_records, goods::create_goods,
         goods::get_goods,
         goods::stock_logs,
         reservations::reserve_stock
@@ -41,6 +43,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/internal/stock/reservations",
             post(reservations::reserve_stock),
+        )
+        .route(
+            "/internal/orders/{order_id}/records",
+            get(records::order_records),
         )
         .with_state(state)
 }

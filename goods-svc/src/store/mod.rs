@@ -2,5 +2,6 @@
 //! Redis stock cache.
 
 pub mod goods;
+pub mod records;
 pub mod stock_cache;
 pub mod stock_logs;

@@ -2,7 +2,10 @@
 //! lag, look-up by id and key, dead letters with resend, Prometheus metrics
 //! and a small dashboard page.
 
+mod browse;
 mod dashboard;
+mod deliveries;
+mod gauges;
 mod pending;
 
 use std::sync::Arc;
@@ -40,14 +43,16 @@ pub fn router(core: Arc<BrokerCore>) -> Router {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/topics", get(topics))
+        .route("/groups", get(browse::groups))
         .route("/groups/{group}", get(group))
         .route("/messages/{id}", get(message_by_id))
+        .route("/messages/{id}/deliveries", get(deliveries::deliveries))
         .route("/messages", get(messages_by_key))
         .route("/delayed", get(pending::delayed))
         .route("/transactions", get(pending::transactions))
         .route("/dlq/{group}", get(dead_letters))
         .route("/dlq/{group}/{id}/resend", post(resend))
-        .route("/metrics", get(|| async { crate::metrics::render() }))
+        .route("/metrics", get(gauges::metrics))
         .with_state(core)
 }
 
@@ -139,6 +144,16 @@ async fn topics(State(core): Core) -> Json<Value> {
 }
 
 async fn group(State(core): Core, Path(group): Path<String>) -> Result<Json<Value>, ApiError> {
+    match group_json(&core, &group).await? {
+        Some(value) => Ok(Json(value)),
+        None => Err(not_found(format!("no consumer group {group}"))),
+    }
+}
+
+/// A group's lag per queue, subscriptions with their members, broadcast members and
+/// dead letter count; `None` when the broker does not know the group.
+pub(crate) async fn group_json(core: &BrokerCore, group: &str) -> Result<Option<Value>, ApiError> {
+    let group = group.to_owned();
     let offsets = core.store.offsets.of_group(&group);
     let subs = core.subscriptions(Some(&group));
     // Broadcast members keep their offsets under `group@instance`.
@@ -168,7 +183,7 @@ async fn group(State(core): Core, Path(group): Path<String>) -> Result<Json<Valu
         })
         .collect();
     if offsets.is_empty() && subs.is_empty() && broadcast.is_empty() {
-        return Err(not_found(format!("no consumer group {group}")));
+        return Ok(None);
     }
     let mut total_lag = 0;
     let queues: Vec<Value> = offsets
@@ -188,7 +203,7 @@ async fn group(State(core): Core, Path(group): Path<String>) -> Result<Json<Valu
         }
     }
     let dead = core.dead_letter_count(&group);
-    Ok(Json(json!({
+    Ok(Some(json!({
         "group": group,
         "lag": total_lag,
         "dead_letters": dead,
@@ -210,15 +225,24 @@ async fn message_by_id(State(core): Core, Path(id): Path<String>) -> Result<Json
 struct KeyQuery {
     topic: Option<String>,
     key: Option<String>,
+    /// Without `key`: messages of `topic` stored in `[since_ms, until_ms]`.
+    since_ms: Option<u64>,
+    until_ms: Option<u64>,
+    limit: Option<usize>,
 }
 
 async fn messages_by_key(
     State(core): Core,
     Query(q): Query<KeyQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    if let (Some(topic), None) = (&q.topic, &q.key) {
+        let until = q.until_ms.unwrap_or(u64::MAX);
+        let since = q.since_ms.unwrap_or(0);
+        return browse::by_time(&core, topic, since, until, q.limit.unwrap_or(50)).await;
+    }
     let (Some(topic), Some(key)) = (q.topic, q.key) else {
         return Err(ApiError(Error::Invalid(
-            "query parameters topic and key are required".into(),
+            "query parameter topic is required (with key, or a time range)".into(),
         )));
     };
     let found = core.store.find_by_key(&topic, &key).await?;

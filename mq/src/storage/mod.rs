@@ -153,14 +153,16 @@ impl Store {
         header: RecordHeader,
         m: &Message,
     ) -> AppendItem {
-        let original = store_topic.name == m.topic;
+        // Every record's keys are indexed under the topic that stores it, as recovery
+        // indexes them: retry, dead letter, delayed and half copies are found by key
+        // in their own topics (a message's delivery history), never in the original's.
         AppendItem {
             topic: store_topic.clone(),
             queue: header.queue,
             record: encode_record(&header, &store_topic.name, m),
             tag_hash: tag_hash(&m.tag),
             deliver_at_ms: header.deliver_at_ms,
-            keys: if original { m.keys.clone() } else { Vec::new() },
+            keys: m.keys.clone(),
         }
     }
 

@@ -53,6 +53,9 @@ pub async fn cancel_in(
     let message = OutboxMessage::json(ORDER_TOPIC, CANCEL_TAG, order_id.to_string(), &body);
     let row = outbox.insert(tx, &message).await?;
     tracing::info!(%order_id, ?reason, "order cancelled; compensation message written");
+    // Counted when written: the caller commits next (a failed commit is rare and
+    // leaves the order to be cancelled again, and counted again).
+    metrics::counter!("shop_orders_cancelled_total", "reason" => reason.as_str()).increment(1);
     Ok(Some(row))
 }
 

@@ -4,7 +4,9 @@
 //! schedule its payment timeout in one transaction. Any failure after the pre-order
 //! cancels the order and writes the compensation message (see [`super::cancel`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use shop_kit::{
     clients::{ClientError, CouponClient, GoodsClient, UserClient},
@@ -30,7 +32,7 @@ use super::{
     checks::{self, CheckedOrder, Facts, Refusal},
     faults::Fault,
 };
-use crate::store;
+use crate::store::{self, steps::Step};
 
 /// Why an order was not confirmed.
 #[derive(Debug, thiserror::Error)]
@@ -105,10 +107,12 @@ impl Confirmer {
             store::orders::insert_preorder(self.db.pool()?, &order, request_id.as_deref()).await?;
         tracing::info!(%order_id, user_id = %order.user_id, goods_id = %order.goods_id,
             quantity = order.quantity, "pre-order saved");
-        if let Err(failed) = self.run_steps(order_id, &order, fault).await {
+        let mut steps = Vec::new();
+        if let Err(failed) = self.run_steps(order_id, &order, fault, &mut steps).await {
+            self.save_steps(&steps).await;
             return Err(self.cancel_failed(order_id, failed).await);
         }
-        match self.mark_confirmed(order_id, &order, fault).await {
+        match self.mark_confirmed(order_id, &order, fault, &steps).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(ConfirmError::Cancelled {
@@ -124,6 +128,7 @@ impl Confirmer {
             }
         }
         tracing::info!(%order_id, pay_amount = %order.pay_amount, "order confirmed");
+        metrics::counter!("shop_orders_confirmed_total").increment(1);
         let view = store::orders::find_order(self.db.pool()?, order_id).await?;
         view.ok_or_else(|| anyhow::anyhow!("order {order_id} vanished after confirming").into())
     }
@@ -187,6 +192,7 @@ impl Confirmer {
         order_id: Id,
         order: &CheckedOrder,
         fault: Option<Fault>,
+        steps: &mut Vec<Step<'static>>,
     ) -> Result<(), StepFailed> {
         let injected = |step: &str| StepFailed {
             reason: format!("fault injected after {step}"),
@@ -197,7 +203,14 @@ impl Confirmer {
             goods_id: order.goods_id,
             quantity: order.quantity,
         };
-        self.goods.reserve_stock(&reserve).await?;
+        timed(
+            steps,
+            order_id,
+            "reserve_stock",
+            "goods-svc",
+            self.goods.reserve_stock(&reserve),
+        )
+        .await?;
         match fault {
             Some(Fault::AfterStock) => return Err(injected("stock")),
             Some(Fault::CrashAfterStock) => {
@@ -211,7 +224,8 @@ impl Confirmer {
                 order_id,
                 user_id: order.user_id,
             };
-            self.coupons.use_coupon(coupon_id, &use_coupon).await?;
+            let call = self.coupons.use_coupon(coupon_id, &use_coupon);
+            timed(steps, order_id, "use_coupon", "coupon-svc", call).await?;
         }
         if fault == Some(Fault::AfterCoupon) {
             return Err(injected("coupon"));
@@ -221,7 +235,8 @@ impl Confirmer {
                 order_id,
                 amount: order.money_paid,
             };
-            self.users.deduct_balance(order.user_id, &deduct).await?;
+            let call = self.users.deduct_balance(order.user_id, &deduct);
+            timed(steps, order_id, "deduct_balance", "user-svc", call).await?;
         }
         if fault == Some(Fault::AfterBalance) {
             return Err(injected("balance"));
@@ -237,6 +252,7 @@ impl Confirmer {
         order_id: Id,
         order: &CheckedOrder,
         fault: Option<Fault>,
+        steps: &[Step<'static>],
     ) -> anyhow::Result<bool> {
         let nothing_to_pay = order.pay_amount.is_zero();
         let pool = self.db.pool()?;
@@ -244,6 +260,9 @@ impl Confirmer {
         let mut tx = conn.begin().await?;
         if !store::orders::mark_confirmed(&mut tx, order_id, nothing_to_pay).await? {
             return Ok(false);
+        }
+        for step in steps {
+            store::steps::insert_step(&mut *tx, step).await?;
         }
         let mut rows = Vec::new();
         if !nothing_to_pay {
@@ -263,6 +282,22 @@ impl Confirmer {
         }
         self.outbox.send_soon(rows);
         Ok(true)
+    }
+
+    /// Saves the calls of a confirmation that failed (best effort: they only feed the
+    /// timeline).
+    async fn save_steps(&self, steps: &[Step<'static>]) {
+        let saved = async {
+            let mut tx = self.db.pool()?.begin().await?;
+            for step in steps {
+                store::steps::insert_step(&mut *tx, step).await?;
+            }
+            tx.commit().await?;
+            anyhow::Ok(())
+        };
+        if let Err(error) = saved.await {
+            tracing::warn!(error = format!("{error:#}"), "confirmation steps not saved");
+        }
     }
 
     /// Cancels the order after a failed step; the error to answer.
@@ -286,4 +321,36 @@ impl Confirmer {
             unavailable: failed.unavailable,
         }
     }
+}
+
+/// Runs one downstream call of a confirmation and notes it (duration, answer) in
+/// `steps`, saved with the confirmation or the cancellation for the timeline.
+async fn timed<T>(
+    steps: &mut Vec<Step<'static>>,
+    order_id: Id,
+    step: &'static str,
+    service: &'static str,
+    call: impl Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let result = call.await;
+    let (outcome, answer) = match &result {
+        Ok(_) => ("ok", "ok".to_owned()),
+        Err(ClientError::Rejected { body, .. }) => {
+            ("refused", format!("{}: {}", body.code, body.message))
+        }
+        Err(other) => ("unavailable", other.to_string()),
+    };
+    steps.push(Step {
+        order_id,
+        step,
+        service,
+        outcome,
+        answer,
+        duration_ms: u32::try_from(clock.elapsed().as_millis()).unwrap_or(u32::MAX),
+        request_id: current_request_id(),
+        started_at,
+    });
+    result
 }

@@ -8,3 +8,4 @@ pub mod cancel;
 pub mod checks;
 pub mod confirm;
 pub mod faults;
+pub mod timeline;

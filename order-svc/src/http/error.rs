@@ -7,7 +7,7 @@ use axum::{
 };
 use shop_kit::error::{self, ErrorBody, InvalidRequest, Unavailable};
 
-use crate::domain::{checks::Refusal, confirm::ConfirmError};
+use crate::domain::{checks::Refusal, confirm::ConfirmError, timeline::TimelineError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -60,6 +60,18 @@ impl From<ConfirmError> for ApiError {
             },
             ConfirmError::Database(e) => ApiError::Database(e),
             ConfirmError::Unexpected(e) => ApiError::Unexpected(e),
+        }
+    }
+}
+
+impl From<TimelineError> for ApiError {
+    fn from(error: TimelineError) -> Self {
+        match error {
+            TimelineError::Unavailable(e) => ApiError::Unavailable(e),
+            TimelineError::Failed(e) => match e.downcast::<sqlx::Error>() {
+                Ok(e) => ApiError::Database(e),
+                Err(e) => ApiError::Unexpected(e),
+            },
         }
     }
 }

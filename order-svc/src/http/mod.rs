@@ -2,6 +2,7 @@
 
 mod error;
 pub mod orders;
+pub mod timeline;
 
 pub use error::ApiError;
 
@@ -16,7 +17,12 @@ use crate::app::AppState;
 /// The endpoints of docs/api.md ("order-svc") that order-svc serves.
 #[derive(OpenApi)]
 #[openapi(
-    paths(orders::confirm_order, orders::get_order),
+    paths(
+        orders::confirm_order,
+        orders::recent_orders,
+        orders::get_order,
+        timeline::order_timeline
+    ),
     tags((name = "orders", description = "Orders"))
 )]
 struct ApiDoc;
@@ -29,7 +35,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The service's own routes (the shared ones are added by `shop_kit::server`).
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/orders", post(orders::confirm_order))
+        .route(
+            "/orders",
+            post(orders::confirm_order).get(orders::recent_orders),
+        )
         .route("/orders/{order_id}", get(orders::get_order))
+        .route("/orders/{order_id}/timeline", get(timeline::order_timeline))
         .with_state(state)
 }

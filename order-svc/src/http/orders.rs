@@ -1,15 +1,18 @@
 //! `/orders`: confirm an order, read an order.
 
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
 };
+use serde::Deserialize;
 use shop_kit::{
     contracts::order::{ConfirmOrder, OrderView},
     error::ErrorBody,
+    error::InvalidRequest,
     json::Json,
     validate,
 };
+use utoipa::IntoParams;
 
 use super::ApiError;
 use crate::{
@@ -73,4 +76,38 @@ pub async fn get_order(
     let order_id = validate::id(&order_id).ok_or(ApiError::OrderNotFound)?;
     let order = store::orders::find_order(state.db.pool()?, order_id).await?;
     order.map(Json).ok_or(ApiError::OrderNotFound)
+}
+
+/// The query of `GET /orders`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RecentQuery {
+    /// How many orders, 1 to 100 (default 20).
+    limit: Option<String>,
+}
+
+/// The newest orders of every status (the console's list), newest first.
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "orders",
+    params(RecentQuery),
+    responses(
+        (status = 200, description = "The newest orders", body = Vec<OrderView>),
+        (status = 400, description = "`INVALID_REQUEST` naming `limit`", body = ErrorBody),
+    )
+)]
+pub async fn recent_orders(
+    State(state): State<AppState>,
+    Query(query): Query<RecentQuery>,
+) -> Result<Json<Vec<OrderView>>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => 20,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| InvalidRequest::field("limit", "an integer from 1 to 100"))?,
+    };
+    let orders = store::orders::recent_orders(state.db.pool()?, limit).await?;
+    Ok(Json(orders))
 }

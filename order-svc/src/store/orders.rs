@@ -97,6 +97,23 @@ pub async fn find_order(
     row.map(OrderRow::into_view).transpose()
 }
 
+/// The newest `limit` orders (every status), newest first.
+pub async fn recent_orders(
+    db: impl MySqlExecutor<'_>,
+    limit: u32,
+) -> anyhow::Result<Vec<OrderView>> {
+    let rows: Vec<OrderRow> = sqlx::query_as(
+        r"select order_id, user_id, goods_id, quantity, status, pay_status, goods_price,
+                 order_amount, shipping_fee, coupon_id, coupon_paid, money_paid, pay_amount,
+                 address, created_at, confirmed_at, paid_at, cancel_reason
+          from trade_order order by order_id desc limit ?",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(OrderRow::into_view).collect()
+}
+
 const SELECT_FOR_UPDATE: &str = r"select order_id, user_id, goods_id, quantity, status, pay_status,
         goods_price, order_amount, shipping_fee, coupon_id, coupon_paid, money_paid, pay_amount,
         address, created_at, confirmed_at, paid_at, cancel_reason

@@ -3,6 +3,8 @@
 mod error;
 pub mod payments;
 
+pub mod records;
+
 pub use error::ApiError;
 
 use axum::{
@@ -17,7 +19,7 @@ use crate::app::AppState;
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        payments::create_payment,
+        records::order_records, payments::create_payment,
         payments::payment_callback,
         payments::get_payment
     ),
@@ -36,5 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/payments", post(payments::create_payment))
         .route("/payments/callback", post(payments::payment_callback))
         .route("/payments/{pay_id}", get(payments::get_payment))
+        .route(
+            "/internal/orders/{order_id}/records",
+            get(records::order_records),
+        )
         .with_state(state)
 }

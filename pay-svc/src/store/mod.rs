@@ -5,4 +5,5 @@
 
 pub mod pay_log;
 pub mod payments;
+pub mod records;
 pub mod refunds;

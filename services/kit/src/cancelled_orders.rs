@@ -57,3 +57,16 @@ pub async fn set_compensated(
         .await?;
     Ok(())
 }
+
+/// Records `shop_compensation_seconds{group}` once a group has applied an order's
+/// cancel message: the time from the cancellation (the message was born when the
+/// order was cancelled) to this service having given its part back.
+pub fn observe_compensation(group: &str, topic: &str, tag: &str, born_at_ms: u64) {
+    use crate::contracts::order::{CANCEL_TAG, ORDER_TOPIC};
+    if topic != ORDER_TOPIC || tag != CANCEL_TAG {
+        return;
+    }
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    let seconds = now_ms.saturating_sub(born_at_ms) as f64 / 1000.0;
+    metrics::histogram!("shop_compensation_seconds", "group" => group.to_owned()).record(seconds);
+}

@@ -116,6 +116,12 @@ impl ConsumerLog {
             match self.try_once(consumer, message).await {
                 Ok(Some(effect)) => {
                     consumer.after_commit(effect).await;
+                    crate::cancelled_orders::observe_compensation(
+                        &self.group,
+                        &message.topic,
+                        &message.tag,
+                        message.born_at_ms,
+                    );
                     return Handled::Applied;
                 }
                 Ok(None) => return Handled::Duplicate,

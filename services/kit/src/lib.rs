@@ -20,6 +20,7 @@ pub mod json;
 pub mod money;
 pub mod outbox;
 pub mod publisher;
+pub mod records;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

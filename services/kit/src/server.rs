@@ -17,7 +17,7 @@ use crate::{
     http::{
         health::{HealthProbe, health},
         internal::{InternalToken, require_internal_token},
-        metrics::metrics,
+        metrics::{MetricsProbe, metrics},
         observe::observe,
         openapi::{document, openapi_json},
     },
@@ -127,7 +127,14 @@ impl Server {
                     .route("/openapi.json", get(openapi_json))
                     .with_state(doc),
             )
-            .route("/metrics", get(metrics))
+            .merge(
+                Router::new()
+                    .route("/metrics", get(metrics))
+                    .with_state(MetricsProbe {
+                        service: service.binary(),
+                        db: runtime.db.clone(),
+                    }),
+            )
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(
                 InternalToken::new(&runtime.settings.internal_token),

@@ -92,6 +92,7 @@ impl Service {
                 "ORDER_ABANDON_AFTER",
                 "SHOP_FAULTS",
                 "OUTBOX_RETRY_AFTER",
+                "MQ_ADMIN_ADDR",
             ]),
             Service::Pay => {
                 vars.extend(["PAY_CALLBACK_SECRET", "SHOP_FAULTS", "OUTBOX_RETRY_AFTER"])
@@ -126,6 +127,8 @@ pub struct Settings {
     /// the environment, tests set their own.
     pub redis_prefix: String,
     pub mq_addr: String,
+    /// The broker's admin HTTP address (order-svc reads message deliveries there).
+    pub mq_admin_addr: String,
     pub order_svc_url: String,
     pub goods_svc_url: String,
     pub coupon_svc_url: String,
@@ -202,6 +205,7 @@ impl Settings {
             redis_url: string("REDIS_URL", "redis://127.0.0.1:6379".into()),
             redis_prefix: format!("shop:{}:", service.name()),
             mq_addr: string("MQ_ADDR", "127.0.0.1:9876".into()),
+            mq_admin_addr: string("MQ_ADMIN_ADDR", "127.0.0.1:9877".into()),
             order_svc_url: url(Service::Order),
             goods_svc_url: url(Service::Goods),
             coupon_svc_url: url(Service::Coupon),

@@ -9,11 +9,13 @@
 //! The system is either [`managed`] (started here on free ports with its own
 //! schemas, its own `redis-server` and short timeouts, so it can be crashed and
 //! restarted) or one already running (`shop up`), reached through a [`Target`]. The
-//! `shop` binary (`shop up | pay | seed | audit | scenario`) lives in this crate.
+//! `shop` binary (`shop up | console | pay | seed | audit | scenario | timeline`) lives
+//! in this crate, and so does the browser [`console`].
 
 pub mod api;
 pub mod audit;
 pub mod chaos;
+pub mod console;
 pub mod launcher;
 pub mod managed;
 pub mod report;

@@ -371,3 +371,92 @@ fn the_dockerfile_builds_and_ships_every_binary_of_the_workspace() {
         }
     }
 }
+
+#[test]
+fn the_observability_profile_scrapes_every_metrics_endpoint_and_provisions_the_dashboard() {
+    let doc = compose();
+    for name in ["prometheus", "grafana"] {
+        assert_eq!(
+            strings(&service(&doc, name)["profiles"]),
+            ["observability"],
+            "{name} runs only with the observability profile"
+        );
+        for volume in strings(&service(&doc, name)["volumes"]) {
+            let local = volume.split(':').next().unwrap().trim_start_matches("./");
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(local);
+            assert!(
+                path.exists(),
+                "{name} mounts {local}, which is in the repository"
+            );
+        }
+    }
+
+    // Prometheus scrapes each service's port and the broker's admin port.
+    let prometheus: Value = serde_yaml_ng::from_str(&repo_file("deploy/prometheus.yml")).unwrap();
+    let targets: Vec<String> = prometheus["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|job| strings(&job["static_configs"][0]["targets"]))
+        .collect();
+    for s in Service::ALL {
+        let target = format!("{}:{}", s.binary(), s.default_port());
+        assert!(targets.contains(&target), "Prometheus scrapes {target}");
+    }
+    assert!(targets.contains(&"mq-broker:9877".to_owned()));
+
+    // Every metric the dashboard queries is one the code records.
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&repo_file("deploy/grafana/dashboards/shop.json")).unwrap();
+    let sources: String = [
+        "order-svc/src/domain/cancel.rs",
+        "order-svc/src/domain/confirm.rs",
+        "services/kit/src/http/metrics.rs",
+        "services/kit/src/http/observe.rs",
+        "services/kit/src/cancelled_orders.rs",
+        "mq/src/admin/gauges.rs",
+    ]
+    .iter()
+    .map(|f| repo_file(f))
+    .collect();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 7);
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let metric = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .find(|w| w.starts_with("shop_") || w.starts_with("mq_") || w.starts_with("http_"))
+                .unwrap_or_else(|| panic!("no metric in {expr}"));
+            let recorded = metric
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_total");
+            assert!(
+                sources.contains(recorded),
+                "{metric} is recorded by the code"
+            );
+        }
+    }
+
+    // docker-compose (when installed) parses the file with the profile.
+    if let Ok(out) = std::process::Command::new("docker-compose")
+        .args([
+            "-f",
+            "docker-compose.yml",
+            "--profile",
+            "observability",
+            "config",
+            "-q",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

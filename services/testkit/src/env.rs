@@ -44,6 +44,7 @@ impl TestEnv {
         s.mq_addr = self.broker.addr();
         s.internal_token = self.internal_token.clone();
         s.internal_token_generated = false;
+        s.mq_admin_addr = self.broker.admin_addr();
         for (other, url) in self.urls.lock().expect("not poisoned").iter() {
             match other {
                 Service::Order => s.order_svc_url = url.clone(),

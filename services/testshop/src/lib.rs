@@ -48,8 +48,14 @@ impl Shop {
         let users = env.spawn_with::<user_svc::App>(setup).await;
         let goods = env.spawn_with::<goods_svc::App>(setup).await;
         let coupons = env.spawn_with::<coupon_svc::App>(setup).await;
-        let orders = env.spawn_with::<order_svc::App>(setup).await;
+        let mut orders = env.spawn_with::<order_svc::App>(setup).await;
         let pay = env.spawn_with::<pay_svc::App>(setup).await;
+        // order-svc reads pay-svc's records for its timelines: restarted (same
+        // address and schema) now that pay-svc's URL is known.
+        let pay_url = pay.url("");
+        orders
+            .restart_with::<order_svc::App>(|s| s.pay_svc_url = pay_url)
+            .await;
         Shop {
             users,
             goods,

@@ -4,6 +4,8 @@ pub mod deduct;
 mod error;
 pub mod users;
 
+pub mod records;
+
 pub use error::ApiError;
 
 use axum::{Router, routing::get, routing::post};
@@ -14,7 +16,7 @@ use crate::app::AppState;
 /// The endpoints of docs/api.md ("user-svc") that user-svc serves, and its internal ones.
 #[derive(OpenApi)]
 #[openapi(
-    paths(users::create_user, users::get_user, users::money_logs, deduct::deduct_balance),
+    paths(records::order_records, users::create_user, users::get_user, users::money_logs, deduct::deduct_balance),
     tags(
         (name = "users", description = "Users, balances and the money log"),
         (name = "internal", description = "Called by order-svc")
@@ -36,6 +38,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/internal/users/{user_id}/deduct",
             post(deduct::deduct_balance),
+        )
+        .route(
+            "/internal/orders/{order_id}/records",
+            get(records::order_records),
         )
         .with_state(state)
 }

@@ -2,4 +2,5 @@
 //! balances and the money log ([`users`]), the points of payments ([`points`]).
 
 pub mod points;
+pub mod records;
 pub mod users;

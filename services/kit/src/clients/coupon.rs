@@ -9,7 +9,7 @@ use crate::{
 
 /// Typed client of coupon-svc.
 #[derive(Debug, Clone)]
-pub struct CouponClient(ServiceClient);
+pub struct CouponClient(pub(super) ServiceClient);
 
 impl CouponClient {
     pub fn new(base_url: impl Into<String>) -> Self {

@@ -9,7 +9,7 @@ use crate::{
 
 /// Typed client of goods-svc.
 #[derive(Debug, Clone)]
-pub struct GoodsClient(ServiceClient);
+pub struct GoodsClient(pub(super) ServiceClient);
 
 impl GoodsClient {
     pub fn new(base_url: impl Into<String>) -> Self {

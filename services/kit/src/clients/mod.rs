@@ -6,12 +6,15 @@
 //! reached, times out or answers 5xx is [`ClientError::Unavailable`], which callers
 //! answer as 503 `UNAVAILABLE`; a 4xx keeps its error body so callers can map codes.
 
+mod broker;
 mod coupon;
 mod goods;
 mod order;
 mod pay;
+mod records;
 mod user;
 
+pub use broker::BrokerAdminClient;
 pub use coupon::CouponClient;
 pub use goods::GoodsClient;
 pub use order::OrderClient;

@@ -2,7 +2,10 @@
 
 use super::{ClientError, ServiceClient};
 use crate::{
-    contracts::order::{ConfirmOrder, OrderView},
+    contracts::{
+        order::{ConfirmOrder, OrderView},
+        timeline::Timeline,
+    },
     ids::Id,
     settings::{Service, Settings},
 };
@@ -28,5 +31,12 @@ impl OrderClient {
     /// The order, or `None` when order-svc does not know it.
     pub async fn get_order(&self, order_id: Id) -> Result<Option<OrderView>, ClientError> {
         self.0.get_optional(&format!("/orders/{order_id}")).await
+    }
+
+    /// The order's timeline, or `None` when order-svc does not know the order.
+    pub async fn timeline(&self, order_id: Id) -> Result<Option<Timeline>, ClientError> {
+        self.0
+            .get_optional(&format!("/orders/{order_id}/timeline"))
+            .await
     }
 }

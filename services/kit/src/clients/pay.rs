@@ -13,7 +13,7 @@ use crate::{
 
 /// Typed client of pay-svc.
 #[derive(Debug, Clone)]
-pub struct PayClient(ServiceClient);
+pub struct PayClient(pub(super) ServiceClient);
 
 impl PayClient {
     pub fn new(base_url: impl Into<String>) -> Self {

@@ -9,7 +9,7 @@ use crate::{
 
 /// Typed client of user-svc.
 #[derive(Debug, Clone)]
-pub struct UserClient(ServiceClient);
+pub struct UserClient(pub(super) ServiceClient);
 
 impl UserClient {
     pub fn new(base_url: impl Into<String>) -> Self {

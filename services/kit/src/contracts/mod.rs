@@ -9,4 +9,5 @@ pub mod coupon;
 pub mod goods;
 pub mod order;
 pub mod pay;
+pub mod timeline;
 pub mod user;

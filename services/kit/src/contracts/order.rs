@@ -33,6 +33,17 @@ pub enum CancelReason {
     Abandoned,
 }
 
+impl CancelReason {
+    /// The reason as stored and shown (`confirm_failed`, `pay_timeout`, `abandoned`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::ConfirmFailed => "confirm_failed",
+            CancelReason::PayTimeout => "pay_timeout",
+            CancelReason::Abandoned => "abandoned",
+        }
+    }
+}
+
 /// An order as `GET /orders/{order_id}` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OrderView {

@@ -150,6 +150,10 @@ impl SystemConfig {
             ("DATABASE_URL".into(), self.database_url(service)),
             ("REDIS_URL".into(), self.redis_url.clone()),
             ("MQ_ADDR".into(), self.mq_addr()),
+            (
+                "MQ_ADMIN_ADDR".into(),
+                format!("{}:{}", self.host, self.mq_admin_port),
+            ),
         ];
         if let Some(token) = &self.internal_token {
             env.push(("SHOP_INTERNAL_TOKEN".into(), token.clone()));

@@ -3,15 +3,21 @@
 //! - `shop up` starts the broker and the five services against the configured
 //!   MariaDB and Redis, waits until each is healthy, seeds the demo data, prints a
 //!   walkthrough, and stops them all on ctrl-c or SIGTERM.
+//! - `shop console` serves the browser console (broker and shop pages) for a running
+//!   system; `shop up` serves it too.
 //! - `shop pay <pay_id>` plays the payment platform: it sends pay-svc the callback of
 //!   a successful (or `--failed`) payment, signed with `PAY_CALLBACK_SECRET`.
 //! - `shop seed` creates (or finds) the demo data on a running system.
 //! - `shop audit` checks the global invariants of a running system.
+//! - `shop timeline <order_id>` prints one order's steps across the services and the
+//!   broker.
 //! - `shop scenario <name>|all|list` runs the whole-system scenarios, on a managed
 //!   system of their own or (`--running`) against the one `shop up` started.
 
 mod commands;
 mod serve;
+mod console;
+mod timeline;
 mod up;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -37,6 +43,8 @@ struct Cli {
 enum Command {
     /// Start the broker and the five services, seed the demo data, and stop them on ctrl-c.
     Up(up::UpArgs),
+    /// Serve the browser console (broker, messages, dead letters, shop, order timelines).
+    Console(console::ConsoleArgs),
     /// Send pay-svc a correctly signed `paid` callback for a payment, as the payment
     /// platform would.
     Pay(commands::PayArgs),
@@ -49,6 +57,8 @@ enum Command {
     /// Run one part (the broker or a service) in this process, as its own binary
     /// would; `shop up` starts its children this way.
     Serve(serve::ServeArgs),
+    /// Print one order's timeline: every step across the services and the broker.
+    Timeline(timeline::TimelineArgs),
 }
 
 /// Where the system is (the settings of `shop up`).
@@ -158,11 +168,13 @@ async fn main() -> ExitCode {
     }
     let outcome = match command {
         Command::Up(args) => up::up(args).await,
+        Command::Console(args) => console::console(args).await,
         Command::Pay(args) => commands::pay(args).await,
         Command::Seed(args) => commands::seed(args).await,
         Command::Audit(args) => commands::audit(args).await,
         Command::Scenario(args) => commands::scenario(args).await,
         Command::Serve(args) => serve::serve(args).await,
+        Command::Timeline(args) => timeline::timeline(args).await,
     };
     // Errors are for people: the message and its causes, no backtrace.
     match outcome {

@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use shop::launcher::{PrivateServers, System, SystemConfig};
-use shop::{Target, Timings, seed};
+use shop::{Target, Timings, console::Console, seed};
 use shop_kit::settings::{Service, parse_duration};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 
 use crate::SystemArgs;
 
@@ -28,6 +29,9 @@ pub struct UpArgs {
     /// instead of starting a private server.
     #[arg(long)]
     external: bool,
+    /// Address of the browser console served beside the system.
+    #[arg(long, env = "SHOP_CONSOLE_ADDR", default_value = shop::console::DEFAULT_ADDR)]
+    console_addr: String,
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
@@ -54,12 +58,25 @@ pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
         !args.no_seed,
     );
     print_private_servers(&system.config, &servers);
+    let target = Target {
+        config: system.config.clone(),
+        timings: Timings::defaults(),
+        callback_secret: args.system.secret.clone(),
+    };
+    let console_stop = CancellationToken::new();
+    match Console::bind(&args.console_addr, target.clone()).await {
+        Ok(console) => {
+            println!("  {:<11} {}", "console", console.url());
+            let stop = console_stop.clone();
+            tokio::spawn(async move {
+                if let Err(e) = console.serve(stop).await {
+                    eprintln!("console stopped: {e:#}");
+                }
+            });
+        }
+        Err(e) => println!("  (console not started: {e:#})"),
+    }
     if !args.no_seed {
-        let target = Target {
-            config: system.config.clone(),
-            timings: Timings::defaults(),
-            callback_secret: args.system.secret.clone(),
-        };
         match seed::seed(&target).await {
             Ok(demo) => println!("\n{}", seed::walkthrough(&target, &demo)),
             Err(e) => println!("\n(demo data not seeded: {e:#})"),
@@ -84,6 +101,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
         }
     };
     println!("\nStopping …");
+    console_stop.cancel();
     system.stop().await;
     servers.stop().await;
     match reason {
