@@ -251,10 +251,10 @@ async fn the_console_shows_broker_and_shop_finds_a_message_resends_a_dead_letter
     // Shop: services, orders, audit.
     browser.goto(&format!("{url}#shop")).await.unwrap();
     shows(&browser, "#services-table", "order-svc").await;
-    testkit::eventually("every service up", WAIT, || async {
-        let table = browser.find(Locator::Css("#services-table")).await.ok()?;
-        let text = table.text().await.ok()?;
-        (text.matches(" up").count() == 6 && !text.contains("down")).then_some(())
+    testkit::eventually("the five services and the broker up", WAIT, || async {
+        let up = browser.find_all(Locator::Css("#services-table td.ok")).await.ok()?;
+        let down = browser.find_all(Locator::Css("#services-table td.bad")).await.ok()?;
+        (up.len() == 6 && down.is_empty()).then_some(())
     })
     .await;
     shows(&browser, "#orders-table", &order_id).await;
