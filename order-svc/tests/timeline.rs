@@ -205,7 +205,9 @@ async fn a_compensated_order_timeline_shows_the_failed_step_and_every_compensati
         let t = timeline(&shop, &order_id).await;
         let done = ["goods-svc", "coupon-svc", "user-svc"]
             .iter()
-            .all(|s| !events(&t, s, "compensation").is_empty());
+            .all(|s| !events(&t, s, "compensation").is_empty())
+            && !events(&t, "goods-svc", "stock_cancelled").is_empty()
+            && !events(&t, "user-svc", "balance_refunded").is_empty();
         let cancel = events(&t, "mq-broker", "message")
             .into_iter()
             .any(|m| m["detail"]["tag"] == "cancel" && m["outcome"] == "delivered");

@@ -252,8 +252,14 @@ async fn the_console_shows_broker_and_shop_finds_a_message_resends_a_dead_letter
     browser.goto(&format!("{url}#shop")).await.unwrap();
     shows(&browser, "#services-table", "order-svc").await;
     testkit::eventually("the five services and the broker up", WAIT, || async {
-        let up = browser.find_all(Locator::Css("#services-table td.ok")).await.ok()?;
-        let down = browser.find_all(Locator::Css("#services-table td.bad")).await.ok()?;
+        let up = browser
+            .find_all(Locator::Css("#services-table td.ok"))
+            .await
+            .ok()?;
+        let down = browser
+            .find_all(Locator::Css("#services-table td.bad"))
+            .await
+            .ok()?;
         (up.len() == 6 && down.is_empty()).then_some(())
     })
     .await;

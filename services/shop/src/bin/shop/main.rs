@@ -15,8 +15,8 @@
 //!   system of their own or (`--running`) against the one `shop up` started.
 
 mod commands;
-mod serve;
 mod console;
+mod serve;
 mod timeline;
 mod up;
 
