@@ -40,7 +40,7 @@ impl App {
         let stock = Stock::new(
             runtime.db.clone(),
             runtime.cache.clone(),
-            JournalPublisher::new(&runtime.settings.mq_addr, runtime.db.clone()),
+            JournalPublisher::new(&runtime.bus, runtime.db.clone()),
             runtime.settings.stock_reserve_timeout,
         );
         spawn_consumer(

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use goods_svc::{App, stock::publisher::PRODUCER_GROUP};
-use mq::{Message, TransactionProducer, TxnState};
 use serde_json::json;
+use shop_kit::bus::{Bus, Message, TxnState};
 use shop_testkit::{TestEnv, eventually, json};
 
 async fn count(db: &sqlx::MySqlPool, sql: &'static str) -> i64 {
@@ -36,18 +36,17 @@ async fn an_undecided_half_is_committed_when_its_journal_exists_and_dropped_when
     .unwrap();
     // A producer of goods-svc's group that sends halves and never decides them.
     let undecided = |_| async { TxnState::Unknown };
-    let dying = TransactionProducer::connect(&env.broker.addr(), PRODUCER_GROUP, undecided)
-        .await
-        .unwrap();
+    let dying = Bus::embedded(&env.broker.addr()).transaction_producer(PRODUCER_GROUP, undecided);
     for (journal_id, order_id) in [("journal-committed", 901), ("journal-missing", 902)] {
         let body = json!({"journal_id": journal_id, "order_id": order_id.to_string(),
             "goods_id": goods_id.to_string(), "quantity": 3});
         let half = Message::new("stock", serde_json::to_vec(&body).unwrap())
             .with_tag("deduct")
             .with_key(journal_id);
-        dying.send_half(half).await.unwrap();
+        let half = dying.send_half(half, Duration::from_secs(5)).await.unwrap();
+        drop(half);
     }
-    dying.close().await;
+    drop(dying);
 
     // goods-svc's check-back commits the first: its consumer applies the journal.
     eventually(

@@ -2,8 +2,8 @@
 //! reservation", "Idempotent consumers"): the real user, goods, coupon and order
 //! services with MariaDB, Redis and the broker.
 
-use mq::{Message, Producer};
 use serde_json::json;
+use shop_kit::bus::{Bus, Message};
 use shop_testkit::{assert_error, eventually, json};
 use testshop::{SETTLE, Shop, State, order_body};
 
@@ -219,7 +219,7 @@ async fn without_shop_faults_the_fault_header_is_ignored() {
 
 /// Sends `order`/`cancel` for `order_id` as order-svc would, `times` times.
 async fn send_cancel(shop: &Shop, body: &serde_json::Value, times: usize) {
-    let producer = Producer::connect(&shop.env.broker.addr()).await.unwrap();
+    let producer = Bus::embedded(&shop.env.broker.addr());
     for _ in 0..times {
         let message = Message::new("order", serde_json::to_vec(body).unwrap())
             .with_tag("cancel")
@@ -325,7 +325,7 @@ async fn a_cancel_consumed_before_its_steps_makes_the_late_steps_refuse() {
 #[tokio::test]
 async fn a_cancel_that_keeps_failing_is_retried_then_dead_lettered_and_logged_failed() {
     let shop = Shop::start().await;
-    let producer = Producer::connect(&shop.env.broker.addr()).await.unwrap();
+    let producer = Bus::embedded(&shop.env.broker.addr());
     let poison = Message::new("order", &b"not json"[..])
         .with_tag("cancel")
         .with_key("777");

@@ -2,8 +2,8 @@
 //! broker: `pay`/`paid` adds one point per whole currency unit, `pay`/`refund` takes
 //! them back, each once, in either order.
 
-use mq::{Message, Producer};
 use serde_json::{Value, json};
+use shop_kit::bus::{Bus, Message};
 use shop_testkit::{TestApp, TestEnv, eventually, json};
 use std::time::Duration;
 use user_svc::App;
@@ -12,7 +12,7 @@ const SETTLE: Duration = Duration::from_secs(15);
 
 /// Sends `pay`/`tag` with key `pay_id`, as pay-svc (paid) or order-svc (refund) would.
 async fn send(env: &TestEnv, tag: &str, body: &Value) {
-    let producer = Producer::connect(&env.broker.addr()).await.unwrap();
+    let producer = Bus::embedded(&env.broker.addr());
     let key = body["pay_id"].as_str().unwrap();
     let message = Message::new("pay", serde_json::to_vec(body).unwrap())
         .with_tag(tag)

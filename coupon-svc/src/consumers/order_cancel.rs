@@ -2,7 +2,7 @@
 //! back to unused, or records a null compensation so that a use arriving later is
 //! refused.
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{cancelled_orders, consumer_log::Consume, contracts::order::OrderCancelled};
 use sqlx::MySqlConnection;
 
@@ -17,7 +17,7 @@ pub struct ReleaseOnCancel;
 impl Consume for ReleaseOnCancel {
     type Effect = ();
 
-    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut MySqlConnection, message: &Delivery) -> anyhow::Result<()> {
         let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
         // The coupon row serializes this cancel with the order's use of it.
         if let Some(coupon_id) = cancel.coupon_id {

@@ -5,7 +5,7 @@
 //! with no journal yet, writes a `cancelled` null-compensation row so that the late
 //! reservation is refused.
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     cache::Cache, cancelled_orders, consumer_log::Consume, contracts::order::OrderCancelled,
     db::Database,
@@ -37,7 +37,7 @@ impl Consume for ReturnStockOnCancel {
     async fn apply(
         &self,
         tx: &mut MySqlConnection,
-        message: &StoredMessage,
+        message: &Delivery,
     ) -> anyhow::Result<Option<GiveBack>> {
         let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
         cancelled_orders::record_cancel(tx, cancel.order_id, false).await?;

@@ -2,7 +2,7 @@
 //! `trade_goods.goods_number` with a `trade_goods_number_log` row, exactly once (the
 //! journal's `reserved` → `applied` is a conditional update).
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{consumer_log::Consume, contracts::goods::StockJournalCommitted};
 use sqlx::MySqlConnection;
 
@@ -17,7 +17,7 @@ pub struct ApplyJournal;
 impl Consume for ApplyJournal {
     type Effect = ();
 
-    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut MySqlConnection, message: &Delivery) -> anyhow::Result<()> {
         let journal: StockJournalCommitted = serde_json::from_slice(&message.body)?;
         if store::stock_logs::apply_journal(tx, &journal.journal_id).await? {
             tracing::debug!(journal_id = %journal.journal_id, "journal applied to mysql stock");

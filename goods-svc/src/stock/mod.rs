@@ -22,8 +22,8 @@ pub mod reconciler;
 
 use std::time::Duration;
 
-use mq::Message;
 use shop_kit::{
+    bus::{LocalOutcome, Message},
     cache::Cache,
     contracts::goods::{
         DEDUCT_TAG, Reservation, ReserveStock, STOCK_TOPIC, StockJournalCommitted, StockLogStatus,
@@ -34,8 +34,6 @@ use shop_kit::{
     ids::Id,
 };
 use tokio::time::Instant;
-
-use mq::LocalOutcome;
 
 use self::{publisher::JournalPublisher, rebuild::RedisIdentity};
 use crate::store::{

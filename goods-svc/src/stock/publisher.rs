@@ -10,11 +10,15 @@
 //! The producer is made on first use and made again after a failed connect, so
 //! goods-svc starts (and answers `/health` naming `broker`) while the broker is down.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, time::Duration};
 
-use mq::{LocalOutcome, Message, StoredMessage, TransactionProducer, TxnState};
-use shop_kit::db::Database;
-use tokio::sync::OnceCell;
+use shop_kit::{
+    bus::{
+        Bus, BusError, Delivery, LocalOutcome, Message, TransactionChecker, TransactionProducer,
+        TxnState,
+    },
+    db::Database,
+};
 
 use crate::store;
 
@@ -23,55 +27,24 @@ pub const PRODUCER_GROUP: &str = "goods-stock";
 /// How long storing the half message may take, connect included.
 const HALF_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Why no transaction ran.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// The half message was not stored; the local transaction did not run.
-    #[error("broker: {0}")]
-    Broker(#[from] mq::Error),
-    #[error("the broker did not store the half message within {0:?}")]
-    Timeout(Duration),
-}
-
 /// Sends journal messages as transactional messages of [`PRODUCER_GROUP`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct JournalPublisher {
-    addr: Arc<str>,
-    checker: JournalChecker,
-    producer: Arc<OnceCell<TransactionProducer>>,
-}
-
-impl std::fmt::Debug for JournalPublisher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JournalPublisher")
-            .field("addr", &self.addr)
-            .finish()
-    }
+    producer: TransactionProducer,
 }
 
 impl JournalPublisher {
-    /// A publisher to the broker at `addr` whose check-backs read `db`; nothing is
-    /// contacted yet.
-    pub fn new(addr: &str, db: Database) -> Self {
+    /// A publisher on `bus` whose check-backs read `db`; nothing is contacted yet.
+    pub fn new(bus: &Bus, db: Database) -> Self {
         JournalPublisher {
-            addr: addr.into(),
-            checker: JournalChecker { db },
-            producer: Arc::new(OnceCell::new()),
+            producer: bus.transaction_producer(PRODUCER_GROUP, JournalChecker { db }),
         }
     }
 
     /// Connects now, so that check-backs of halves left by an earlier run of
     /// goods-svc are answered without waiting for the first reservation.
-    pub async fn connect(&self) -> Result<(), mq::Error> {
-        self.producer().await.map(|_| ())
-    }
-
-    async fn producer(&self) -> Result<&TransactionProducer, mq::Error> {
-        self.producer
-            .get_or_try_init(|| {
-                TransactionProducer::connect(&self.addr, PRODUCER_GROUP, self.checker.clone())
-            })
-            .await
+    pub async fn connect(&self) -> Result<(), BusError> {
+        self.producer.connect().await
     }
 
     /// Runs `local` as the local transaction of `message`: the message becomes
@@ -81,31 +54,14 @@ impl JournalPublisher {
         &self,
         message: Message,
         local: F,
-    ) -> Result<LocalOutcome<T>, PublishError>
+    ) -> Result<LocalOutcome<T>, BusError>
     where
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = LocalOutcome<T>> + Send,
     {
-        let half = async {
-            let producer = self.producer().await?;
-            let receipt = producer.send_half(message).await?;
-            Ok::<_, mq::Error>((producer, receipt))
-        };
-        let (producer, receipt) = tokio::time::timeout(HALF_TIMEOUT, half)
+        self.producer
+            .send_in_transaction(message, HALF_TIMEOUT, local)
             .await
-            .map_err(|_| PublishError::Timeout(HALF_TIMEOUT))??;
-        // `local` bounds itself; cutting it short here after its commit would
-        // misreport the outcome.
-        let outcome = local().await;
-        let state = outcome.state();
-        if state != TxnState::Unknown {
-            let end = tokio::time::timeout(HALF_TIMEOUT, producer.end(&receipt.id, state)).await;
-            if !matches!(end, Ok(Ok(()))) {
-                tracing::warn!(id = %receipt.id, outcome = state.name(),
-                    "the broker was not told the outcome; its check-back will ask");
-            }
-        }
-        Ok(outcome)
     }
 }
 
@@ -133,8 +89,8 @@ impl JournalChecker {
     }
 }
 
-impl mq::TransactionChecker for JournalChecker {
-    async fn check(&self, message: StoredMessage) -> TxnState {
+impl TransactionChecker for JournalChecker {
+    async fn check(&self, message: Delivery) -> TxnState {
         let Some(journal_id) = message.keys.first() else {
             return TxnState::Rollback;
         };

@@ -3,7 +3,7 @@
 //! order, so this normally finds it cancelled already; it makes sure of it for a
 //! cancel that some other producer (an operator's resend) sent.
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     consumer_log::Consume,
     contracts::order::{OrderCancelled, OrderStatus, PayStatus},
@@ -21,7 +21,7 @@ pub struct CancelOrder;
 impl Consume for CancelOrder {
     type Effect = ();
 
-    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut MySqlConnection, message: &Delivery) -> anyhow::Result<()> {
         let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
         let Some(order) = store::orders::lock_order(tx, cancel.order_id).await? else {
             tracing::warn!(order_id = %cancel.order_id, "cancel of an unknown order ignored");

@@ -4,7 +4,7 @@
 //! compensation message written, in the consumer log's transaction; a paid or cancelled
 //! order is left alone.
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     consumer_log::Consume,
     contracts::order::{CancelReason, OrderPayTimeout},
@@ -29,7 +29,7 @@ impl Consume for CancelUnpaid {
     async fn apply(
         &self,
         tx: &mut MySqlConnection,
-        message: &StoredMessage,
+        message: &Delivery,
     ) -> anyhow::Result<Option<u64>> {
         let timeout: OrderPayTimeout = serde_json::from_slice(&message.body)?;
         cancel::cancel_in(tx, &self.outbox, timeout.order_id, CancelReason::PayTimeout).await

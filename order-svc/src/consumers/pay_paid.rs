@@ -11,7 +11,7 @@
 //! - unconfirmed (cannot be paid yet: pay-svc refuses it) → an error, so the broker
 //!   retries after the order's confirmation settles.
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     consumer_log::Consume,
     contracts::{
@@ -39,7 +39,7 @@ impl Consume for ApplyPayment {
     async fn apply(
         &self,
         tx: &mut MySqlConnection,
-        message: &StoredMessage,
+        message: &Delivery,
     ) -> anyhow::Result<Option<u64>> {
         let paid: PaymentPaid = serde_json::from_slice(&message.body)?;
         let order_id = paid.order_id;

@@ -3,7 +3,7 @@
 //! `trade_pay_log`. The log's unique (pay id, event) and the consumer log make it apply
 //! once.
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{consumer_log::Consume, contracts::pay::PaymentPaid};
 use sqlx::MySqlConnection;
 
@@ -18,7 +18,7 @@ pub struct LogPaid;
 impl Consume for LogPaid {
     type Effect = ();
 
-    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut MySqlConnection, message: &Delivery) -> anyhow::Result<()> {
         let paid: PaymentPaid = serde_json::from_slice(&message.body)?;
         let entry = PayLogEntry {
             pay_id: paid.pay_id,

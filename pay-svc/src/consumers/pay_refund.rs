@@ -7,7 +7,7 @@
 //! through the payment-platform port (and asked again by the refund relay if that
 //! does not happen).
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     consumer_log::Consume,
     contracts::pay::{PaymentRefund, RefundReason},
@@ -39,7 +39,7 @@ impl Consume for RefundPayment {
     async fn apply(
         &self,
         tx: &mut MySqlConnection,
-        message: &StoredMessage,
+        message: &Delivery,
     ) -> anyhow::Result<Option<Id>> {
         let refund: PaymentRefund = serde_json::from_slice(&message.body)?;
         let payment = payments::lock(tx, refund.pay_id)

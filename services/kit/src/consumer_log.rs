@@ -14,7 +14,7 @@
 //! struct ReleaseCoupon { /* its dependencies */ }
 //! impl Consume for ReleaseCoupon {
 //!     type Effect = ();
-//!     async fn apply(&self, tx: &mut MySqlConnection, m: &StoredMessage) -> anyhow::Result<()> {
+//!     async fn apply(&self, tx: &mut MySqlConnection, m: &Delivery) -> anyhow::Result<()> {
 //!         …
 //!     }
 //! }
@@ -23,19 +23,20 @@
 
 use std::{sync::Arc, time::Duration};
 
-use mq::{ConsumeResult, Consumer, ConsumerConfig, StoredMessage};
 use sqlx::{Acquire, MySqlConnection};
 use tokio_util::sync::CancellationToken;
 
-use crate::{db::Database, server::Runtime};
+use crate::{
+    bus::{Bus, ConsumeResult, Delivery},
+    db::Database,
+    server::Runtime,
+};
+
+pub use crate::bus::{DEFAULT_CONCURRENCY, Subscription};
 
 /// How often an effect that hit a deadlock or a lock wait timeout is run again at
 /// once, before the message is handed back to the broker's retry schedule.
 const LOCK_RETRIES: u32 = 3;
-/// Messages a consumer handles at once. Small on purpose: many compensations touch
-/// the same hot rows (one goods item), where more concurrency only holds more pool
-/// connections waiting on one row lock, starving the service's requests.
-pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// A consumer's business effect for one message.
 pub trait Consume: Send + Sync + 'static {
@@ -47,7 +48,7 @@ pub trait Consume: Send + Sync + 'static {
     fn apply(
         &self,
         tx: &mut MySqlConnection,
-        message: &StoredMessage,
+        message: &Delivery,
     ) -> impl Future<Output = anyhow::Result<Self::Effect>> + Send;
 
     /// Runs once the transaction committed, for what cannot be in it (Redis, the
@@ -88,12 +89,8 @@ pub struct ConsumerLog {
 }
 
 /// The log key of a message: its first key, else its broker id.
-pub fn message_key(message: &StoredMessage) -> String {
-    message
-        .keys
-        .first()
-        .cloned()
-        .unwrap_or_else(|| message.id.to_string())
+pub fn message_key(message: &Delivery) -> String {
+    message.key().to_owned()
 }
 
 impl ConsumerLog {
@@ -109,7 +106,7 @@ impl ConsumerLog {
     }
 
     /// Applies `message` through `consumer` exactly once in effect.
-    pub async fn handle<C: Consume>(&self, consumer: &C, message: &StoredMessage) -> Handled {
+    pub async fn handle<C: Consume>(&self, consumer: &C, message: &Delivery) -> Handled {
         let mut tries = 0;
         loop {
             tries += 1;
@@ -145,7 +142,7 @@ impl ConsumerLog {
     async fn try_once<C: Consume>(
         &self,
         consumer: &C,
-        message: &StoredMessage,
+        message: &Delivery,
     ) -> anyhow::Result<Option<C::Effect>> {
         let pool = self.db.pool()?;
         let mut conn = pool.acquire().await?;
@@ -162,7 +159,7 @@ impl ConsumerLog {
         .bind(&message.tag)
         .bind(&key)
         .bind(&message.topic)
-        .bind(message.id.to_string())
+        .bind(&message.id)
         .bind(message.body.as_ref())
         .bind(message.properties.get(REQUEST_ID_PROPERTY))
         .execute(&mut *tx)
@@ -197,7 +194,7 @@ impl ConsumerLog {
 
     async fn record_failure(
         &self,
-        message: &StoredMessage,
+        message: &Delivery,
         error: &anyhow::Error,
     ) -> anyhow::Result<()> {
         let text: String = format!("{error:#}").chars().take(1000).collect();
@@ -213,7 +210,7 @@ impl ConsumerLog {
         .bind(&message.tag)
         .bind(message_key(message))
         .bind(&message.topic)
-        .bind(message.id.to_string())
+        .bind(&message.id)
         .bind(message.body.as_ref())
         .bind(text)
         .bind(message.properties.get(REQUEST_ID_PROPERTY))
@@ -239,45 +236,24 @@ pub fn is_lock_conflict(error: &anyhow::Error) -> bool {
         .unwrap_or(false)
 }
 
-/// Where and how a consumer subscribes.
-#[derive(Debug, Clone)]
-pub struct Subscription {
-    pub group: String,
-    pub topic: String,
-    pub tags: String,
-    pub concurrency: usize,
-}
-
-impl Subscription {
-    /// Group `group` consuming `topic` messages tagged `tags` (`*`, `a || b`).
-    pub fn new(group: &str, topic: &str, tags: &str) -> Subscription {
-        Subscription {
-            group: group.into(),
-            topic: topic.into(),
-            tags: tags.into(),
-            concurrency: DEFAULT_CONCURRENCY,
-        }
-    }
-}
-
 /// Runs `consumer` on `subscription` as a background task of `runtime`: it waits for
 /// the database to be migrated, joins the group (retrying while the broker is down),
 /// handles every delivery through the group's [`ConsumerLog`], and leaves the group on
 /// shutdown.
 pub fn spawn_consumer<C: Consume>(runtime: &mut Runtime, subscription: Subscription, consumer: C) {
     let db = runtime.db.clone();
-    let addr = runtime.settings.mq_addr.clone();
+    let bus = runtime.bus.clone();
     let shutdown = runtime.shutdown.clone();
     let name = format!("consumer {}", subscription.group);
     runtime.spawn_task(
         name,
-        run_consumer(db, addr, subscription, consumer, shutdown),
+        run_consumer(db, bus, subscription, consumer, shutdown),
     );
 }
 
 async fn run_consumer<C: Consume>(
     db: Database,
-    addr: String,
+    bus: Bus,
     subscription: Subscription,
     consumer: C,
     shutdown: CancellationToken,
@@ -288,16 +264,13 @@ async fn run_consumer<C: Consume>(
     }
     let log = ConsumerLog::new(db, &group);
     let consumer = Arc::new(consumer);
-    let config = ConsumerConfig::new(&addr, &group, &subscription.topic)
-        .tags(&subscription.tags)
-        .concurrency(subscription.concurrency);
-    let handler = move |message: StoredMessage| {
+    let handler = move |message: Delivery| {
         let (log, consumer) = (log.clone(), consumer.clone());
         async move { log.handle(&*consumer, &message).await.consume_result() }
     };
     let mut delay = Duration::from_millis(100);
     let running = loop {
-        match Consumer::start(config.clone(), handler.clone()).await {
+        match bus.subscribe(subscription.clone(), handler.clone()).await {
             Ok(running) => break running,
             Err(error) => tracing::debug!(%group, %error, "cannot join the group yet; retrying"),
         }

@@ -7,6 +7,7 @@
 //! the checks of [`validate`]; it calls other services through [`clients`]. Tests
 //! start services through the `shop-testkit` crate (a dev-dependency only).
 
+pub mod bus;
 pub mod cache;
 pub mod cancelled_orders;
 pub mod clients;
@@ -19,7 +20,6 @@ pub mod ids;
 pub mod json;
 pub mod money;
 pub mod outbox;
-pub mod publisher;
 pub mod records;
 pub mod server;
 pub mod settings;

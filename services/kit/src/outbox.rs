@@ -20,16 +20,15 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use mq::Message;
 use sqlx::{AssertSqlSafe, MySqlConnection};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    bus::{Bus, Message},
     consumer_log::{REQUEST_ID_PROPERTY, wait_ready},
     db::Database,
     http::current_request_id,
-    publisher::Publisher,
     server::Runtime,
 };
 
@@ -85,7 +84,7 @@ impl OutboxMessage {
 #[derive(Clone, Debug)]
 pub struct Outbox {
     db: Database,
-    publisher: Publisher,
+    bus: Bus,
     group: Arc<str>,
     retry_after: Duration,
     /// Committed rows for the sender.
@@ -110,11 +109,11 @@ struct OutboxRow {
 
 impl Outbox {
     /// The outbox of producer group `group` (a name for the log and the table).
-    pub fn new(db: Database, publisher: Publisher, group: &str, retry_after: Duration) -> Outbox {
+    pub fn new(db: Database, bus: Bus, group: &str, retry_after: Duration) -> Outbox {
         let (queue, rows) = mpsc::channel(SENDER_QUEUE);
         Outbox {
             db,
-            publisher,
+            bus,
             group: group.into(),
             retry_after,
             queue,
@@ -125,12 +124,11 @@ impl Outbox {
     /// The outbox of producer group `group` on `runtime`'s database and broker, with
     /// its sender and relay running as a background task until shutdown.
     pub fn start(runtime: &mut Runtime, group: &str) -> Outbox {
-        let settings = &runtime.settings;
         let outbox = Outbox::new(
             runtime.db.clone(),
-            Publisher::new(&settings.mq_addr),
+            runtime.bus.clone(),
             group,
-            settings.outbox_retry_after,
+            runtime.settings.outbox_retry_after,
         );
         let shutdown = runtime.shutdown.clone();
         runtime.spawn_task("outbox sender and relay", outbox.clone().run(shutdown));
@@ -233,7 +231,7 @@ impl Outbox {
         for rows in by_topic.into_values() {
             let row_ids: Vec<u64> = rows.iter().map(|r| r.id).collect();
             let messages = rows.into_iter().map(to_message).collect();
-            match self.publisher.send_batch(messages).await {
+            match self.bus.send_batch(messages).await {
                 Ok(_) => sent.extend(row_ids),
                 Err(error) => failure = Some(error),
             }
@@ -325,7 +323,7 @@ impl Outbox {
     async fn deliver(&self, row: OutboxRow) -> anyhow::Result<()> {
         let id = row.id;
         let message = to_message(row);
-        match self.publisher.send(message).await {
+        match self.bus.send(message).await {
             Ok(receipt) => {
                 sqlx::query(r"delete from trade_mq_producer_temp where id = ?")
                     .bind(id)

@@ -11,6 +11,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    bus::Bus,
     cache::Cache,
     db::Database,
     error::error_response,
@@ -33,13 +34,16 @@ pub struct Runtime {
     pub settings: Settings,
     pub db: Database,
     pub cache: Cache,
+    /// The message bus (`SHOP_BUS`).
+    pub bus: Bus,
     pub shutdown: CancellationToken,
     tasks: Vec<(String, JoinHandle<()>)>,
 }
 
 impl Runtime {
-    /// Sets up the database (lazily, with migrations retried in the background) and
-    /// Redis (lazily). Nothing here waits on MariaDB or Redis being up.
+    /// Sets up the database (lazily, with migrations retried in the background), Redis
+    /// and the message bus (lazily). Nothing here waits on MariaDB, Redis or the broker
+    /// being up.
     pub fn start(settings: Settings) -> anyhow::Result<Runtime> {
         let service = settings.service;
         if settings.internal_token_generated {
@@ -54,11 +58,13 @@ impl Runtime {
             .context("setting up the database pool")?;
         let cache = Cache::connect_lazy(&settings.redis_url, &settings.redis_prefix)
             .context("setting up Redis")?;
+        let bus = Bus::embedded(&settings.mq_addr);
         let shutdown = CancellationToken::new();
         let mut runtime = Runtime {
             settings,
             db,
             cache,
+            bus,
             shutdown,
             tasks: Vec::new(),
         };
@@ -113,7 +119,7 @@ impl Server {
         let probe = HealthProbe {
             db: runtime.db.clone(),
             cache: runtime.cache.clone(),
-            mq_addr: runtime.settings.mq_addr.as_str().into(),
+            bus: runtime.bus.clone(),
         };
         let doc = Arc::new(document(service, openapi));
         let router = api

@@ -2,7 +2,7 @@
 //! (with a `refund` money log row), or records a null compensation so that a deduct
 //! arriving later is refused.
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     cancelled_orders, consumer_log::Consume, consumer_log::REQUEST_ID_PROPERTY,
     contracts::order::OrderCancelled,
@@ -20,7 +20,7 @@ pub struct RefundOnCancel;
 impl Consume for RefundOnCancel {
     type Effect = ();
 
-    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut MySqlConnection, message: &Delivery) -> anyhow::Result<()> {
         let cancel: OrderCancelled = serde_json::from_slice(&message.body)?;
         // The user row serializes this cancel with the order's deduct.
         store::users::lock_user(tx, cancel.user_id).await?;

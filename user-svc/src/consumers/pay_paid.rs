@@ -8,7 +8,7 @@
 //! the two apply once each and in either order, and a refunded payment never keeps
 //! its points.
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     consumer_log::Consume,
     contracts::pay::{PaymentPaid, points_for},
@@ -26,7 +26,7 @@ pub struct EarnPoints;
 impl Consume for EarnPoints {
     type Effect = ();
 
-    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut MySqlConnection, message: &Delivery) -> anyhow::Result<()> {
         let paid: PaymentPaid = serde_json::from_slice(&message.body)?;
         let payment = PaymentPoints {
             pay_id: paid.pay_id,

@@ -3,7 +3,7 @@
 //! earned are taken back (or, when this comes first, it will never earn them). See
 //! [`super::pay_paid`].
 
-use mq::StoredMessage;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     consumer_log::Consume,
     contracts::pay::{PaymentRefund, points_for},
@@ -21,7 +21,7 @@ pub struct RevokePoints;
 impl Consume for RevokePoints {
     type Effect = ();
 
-    async fn apply(&self, tx: &mut MySqlConnection, message: &StoredMessage) -> anyhow::Result<()> {
+    async fn apply(&self, tx: &mut MySqlConnection, message: &Delivery) -> anyhow::Result<()> {
         let refund: PaymentRefund = serde_json::from_slice(&message.body)?;
         let payment = PaymentPoints {
             pay_id: refund.pay_id,

@@ -4,7 +4,7 @@
 //! about a second even when a dependency hangs or its port is closed: 200 when all are
 //! up, else 503 naming what is down.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
     Json,
@@ -15,22 +15,17 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{cache::Cache, db::Database};
+use crate::{bus::Bus, cache::Cache, db::Database};
 
 /// How long each dependency may take to answer a health check.
 pub const CHECK_TIMEOUT: Duration = Duration::from_millis(1000);
-
-/// Whether the broker at `addr` answers a ping within `timeout`.
-pub async fn broker_reachable(addr: &str, timeout: Duration) -> bool {
-    mq::ping(addr, timeout).await.is_ok()
-}
 
 /// What `/health` checks.
 #[derive(Clone, Debug)]
 pub struct HealthProbe {
     pub db: Database,
     pub cache: Cache,
-    pub mq_addr: Arc<str>,
+    pub bus: Bus,
 }
 
 /// The answer of `/health`.
@@ -55,7 +50,7 @@ impl HealthProbe {
         let (database, redis, broker) = tokio::join!(
             self.db.ping(CHECK_TIMEOUT),
             self.cache.ping(CHECK_TIMEOUT),
-            broker_reachable(&self.mq_addr, CHECK_TIMEOUT),
+            self.bus.ping(CHECK_TIMEOUT),
         );
         let results = [("database", database), ("redis", redis), ("broker", broker)];
         let checks = results
