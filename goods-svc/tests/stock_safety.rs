@@ -21,8 +21,8 @@ use goods_svc::{
     },
     store::{stock_cache, stock_logs},
 };
-use mq::{MessageId, StoredMessage};
 use serde_json::json;
+use shop_kit::bus::Delivery;
 use shop_kit::{
     cache::Cache,
     consumer_log::{Consume, is_lock_conflict},
@@ -71,7 +71,10 @@ async fn stock_of(app: &TestApp, connections: u32, hooks: StockHooks) -> Stock {
     let db = Database::connect_lazy_with_max(&app.settings.database_url, connections).unwrap();
     db.migrate(Service::Goods).await.unwrap();
     let cache = Cache::connect_lazy(&app.settings.redis_url, &app.settings.redis_prefix).unwrap();
-    let publisher = JournalPublisher::new(&app.settings.mq_addr, db.clone());
+    let publisher = JournalPublisher::new(
+        &shop_kit::bus::Bus::embedded(&app.settings.mq_addr),
+        db.clone(),
+    );
     Stock::new(db, cache, publisher, RESERVE_TIMEOUT).with_hooks(hooks)
 }
 
@@ -132,7 +135,7 @@ impl World {
     }
 
     /// The `order`/`cancel` message of `order_id`, as order-svc publishes it.
-    fn cancel_message(&self, order_id: Id, goods_id: Id, quantity: u32) -> StoredMessage {
+    fn cancel_message(&self, order_id: Id, goods_id: Id, quantity: u32) -> Delivery {
         let body = OrderCancelled {
             order_id,
             user_id: Id(1),
@@ -142,25 +145,16 @@ impl World {
             money_paid: Money::ZERO,
             reason: CancelReason::ConfirmFailed,
         };
-        StoredMessage {
-            id: MessageId {
-                instance: 1,
-                offset: order_id.0,
-            },
+        Delivery {
+            id: format!("1-{}", order_id.0),
             topic: "order".into(),
             tag: "cancel".into(),
             keys: vec![order_id.to_string()],
             body: serde_json::to_vec(&body).unwrap().into(),
             properties: Default::default(),
-            sharding_key: None,
-            store_topic: "order".into(),
-            queue: 0,
-            queue_offset: 0,
             born_at_ms: 0,
             stored_at_ms: 0,
-            deliver_at_ms: 0,
             attempt: 1,
-            log_offset: 0,
         }
     }
 
