@@ -137,6 +137,7 @@ async fn request_ids_metrics_openapi_and_health_work() {
             "/coupons",
             "/coupons/{coupon_id}",
             "/internal/coupons/{coupon_id}/use",
+            "/internal/orders/{order_id}/records",
         ],
     )
     .await;

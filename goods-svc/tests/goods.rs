@@ -154,6 +154,7 @@ async fn request_ids_metrics_openapi_and_health_work() {
             "/goods/{goods_id}",
             "/goods/{goods_id}/stock-logs",
             "/internal/stock/reservations",
+            "/internal/orders/{order_id}/records",
         ],
     )
     .await;

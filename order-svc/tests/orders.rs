@@ -45,7 +45,15 @@ async fn request_ids_metrics_openapi_and_health_work() {
     app.get("/orders/7").await;
     checks::request_id_is_echoed_or_generated(&app).await;
     checks::metrics_show_route(&app, "/orders/{order_id}").await;
-    checks::openapi_lists_exactly(&app, &["/orders", "/orders/{order_id}"]).await;
+    checks::openapi_lists_exactly(
+        &app,
+        &[
+            "/orders",
+            "/orders/{order_id}",
+            "/orders/{order_id}/timeline",
+        ],
+    )
+    .await;
     checks::health_is_ok(&app).await;
 }
 

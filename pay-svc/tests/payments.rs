@@ -47,7 +47,12 @@ async fn request_ids_metrics_openapi_and_health_work() {
     checks::metrics_show_route(&app, "/payments/{pay_id}").await;
     checks::openapi_lists_exactly(
         &app,
-        &["/payments", "/payments/callback", "/payments/{pay_id}"],
+        &[
+            "/payments",
+            "/payments/callback",
+            "/payments/{pay_id}",
+            "/internal/orders/{order_id}/records",
+        ],
     )
     .await;
     checks::health_is_ok(&app).await;

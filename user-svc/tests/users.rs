@@ -116,6 +116,7 @@ async fn request_ids_metrics_openapi_and_health_work() {
             "/users/{user_id}",
             "/users/{user_id}/money-logs",
             "/internal/users/{user_id}/deduct",
+            "/internal/orders/{order_id}/records",
         ],
     )
     .await;

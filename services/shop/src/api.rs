@@ -77,7 +77,12 @@ impl ShopApi {
     pub fn new(target: &Target) -> ShopApi {
         ShopApi {
             users: UserClient::new(target.url(Service::User)),
-            goods: GoodsClient::new(target.url(Service::Goods)),
+            goods: match &target.config.internal_token {
+                Some(token) => {
+                    GoodsClient::new(target.url(Service::Goods)).with_internal_token(token)
+                }
+                None => GoodsClient::new(target.url(Service::Goods)),
+            },
             coupons: CouponClient::new(target.url(Service::Coupon)),
             pay: PayClient::new(target.url(Service::Pay)),
             order_url: target.url(Service::Order),
