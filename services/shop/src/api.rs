@@ -76,14 +76,24 @@ pub struct ShopApi {
 impl ShopApi {
     pub fn new(target: &Target) -> ShopApi {
         ShopApi {
-            users: UserClient::new(target.url(Service::User)),
+            users: match &target.config.internal_token {
+                Some(token) => {
+                    UserClient::new(target.url(Service::User)).with_internal_token(token)
+                }
+                None => UserClient::new(target.url(Service::User)),
+            },
             goods: match &target.config.internal_token {
                 Some(token) => {
                     GoodsClient::new(target.url(Service::Goods)).with_internal_token(token)
                 }
                 None => GoodsClient::new(target.url(Service::Goods)),
             },
-            coupons: CouponClient::new(target.url(Service::Coupon)),
+            coupons: match &target.config.internal_token {
+                Some(token) => {
+                    CouponClient::new(target.url(Service::Coupon)).with_internal_token(token)
+                }
+                None => CouponClient::new(target.url(Service::Coupon)),
+            },
             pay: PayClient::new(target.url(Service::Pay)),
             order_url: target.url(Service::Order),
             pay_url: target.url(Service::Pay),
