@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{DEFAULT_MAX_FRAME, Frame, FrameBody, FrameCodec, Inbound};
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<FrameBody>>>>>;
@@ -24,6 +24,9 @@ pub struct Link {
     out: mpsc::UnboundedSender<Frame>,
     pending: Pending,
     pub closed: CancellationToken,
+    /// Why the broker closed the connection, when it said so (limit reached,
+    /// frame too large): requests made after the close fail with it too.
+    close_reason: Arc<OnceLock<(ErrorCode, String)>>,
     next_id: AtomicU64,
 }
 
@@ -47,10 +50,12 @@ impl Link {
         let (out, mut out_rx) = mpsc::unbounded_channel::<Frame>();
         let pending: Pending = Arc::default();
         let closed = CancellationToken::new();
+        let close_reason: Arc<OnceLock<(ErrorCode, String)>> = Arc::default();
         let link = Arc::new(Link {
             out,
             pending: pending.clone(),
             closed: closed.clone(),
+            close_reason: close_reason.clone(),
             next_id: AtomicU64::new(1),
         });
 
@@ -76,7 +81,6 @@ impl Link {
 
         tokio::spawn(async move {
             let mut frames = FramedRead::new(read, FrameCodec::new(DEFAULT_MAX_FRAME));
-            let mut close_reason = None;
             loop {
                 let next = tokio::select! {
                     n = frames.next() => n,
@@ -90,7 +94,7 @@ impl Link {
                         body: FrameBody::Error { code, message },
                     }))) => {
                         tracing::warn!(%code, message, "broker error");
-                        close_reason = Some((code, message));
+                        let _ = close_reason.set((code, message));
                     }
                     Some(Ok(Inbound::Frame(frame))) => route(frame, &pending, push.as_ref()),
                     Some(Ok(Inbound::Malformed { request_id, reason })) => {
@@ -105,6 +109,8 @@ impl Link {
                     Some(Err(_)) | None => break,
                 }
             }
+            // The reason is set before the close is visible, so a request
+            // started after the close fails with it, not a bare "lost".
             closed.cancel();
             let waiters: Vec<_> = pending
                 .lock()
@@ -112,13 +118,7 @@ impl Link {
                 .drain()
                 .collect();
             for (_, w) in waiters {
-                let _ = w.send(Err(match &close_reason {
-                    Some((code, message)) => Error::Refused {
-                        code: *code,
-                        message: message.clone(),
-                    },
-                    None => Error::NotAcknowledged,
-                }));
+                let _ = w.send(Err(closed_error(&close_reason)));
             }
         });
         Ok(link)
@@ -126,6 +126,11 @@ impl Link {
 
     pub fn is_closed(&self) -> bool {
         self.closed.is_cancelled()
+    }
+
+    /// The error a request on this closed link fails with.
+    fn closed_error(&self) -> Error {
+        closed_error(&self.close_reason)
     }
 
     /// Sends a request and returns a receiver for its answer (request
@@ -150,7 +155,7 @@ impl Link {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
-            return Err(Error::NotAcknowledged);
+            return Err(self.closed_error());
         }
         Ok(rx)
     }
@@ -158,7 +163,7 @@ impl Link {
     /// Sends a frame that gets no answer (acks, one-way sends).
     pub fn send_without_reply(&self, body: FrameBody) -> Result<()> {
         if self.is_closed() {
-            return Err(Error::NotAcknowledged);
+            return Err(self.closed_error());
         }
         self.out
             .send(Frame {
@@ -174,6 +179,16 @@ impl Link {
 
     pub fn close(&self) {
         self.closed.cancel();
+    }
+}
+
+fn closed_error(reason: &OnceLock<(ErrorCode, String)>) -> Error {
+    match reason.get() {
+        Some((code, message)) => Error::Refused {
+            code: *code,
+            message: message.clone(),
+        },
+        None => Error::NotAcknowledged,
     }
 }
 
@@ -239,5 +254,48 @@ impl Connection {
         if let Some(l) = self.link.lock().await.take() {
             l.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Broker, BrokerConfig};
+
+    /// The broker refuses a connection over the limit with an error frame and
+    /// closes it, which can happen before the client's first request is
+    /// queued. That request must fail with the broker's reason, not with a
+    /// bare "connection lost".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_after_the_broker_refused_the_connection_carries_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = BrokerConfig::for_tests(dir.path());
+        config.max_connections = 1;
+        let broker = Broker::start(config).await.unwrap();
+        let addr = broker.addr.to_string();
+        let held = Link::connect(&addr, Duration::from_secs(2), None)
+            .await
+            .unwrap();
+        held.request(FrameBody::Ping).await.unwrap();
+
+        let refused = Link::connect(&addr, Duration::from_secs(2), None)
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), refused.closed.cancelled())
+            .await
+            .expect("the broker closes a connection over the limit");
+        let err = refused.request(FrameBody::Ping).await.unwrap_err();
+
+        assert!(
+            matches!(
+                err,
+                Error::Refused {
+                    code: ErrorCode::TooManyConnections,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        broker.shutdown().await;
     }
 }
