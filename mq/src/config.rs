@@ -45,6 +45,14 @@ pub struct BrokerConfig {
     /// A connection without subscriptions or a producer group that sends
     /// nothing for this long is closed (`MQ_IDLE_TIMEOUT`).
     pub idle_timeout: Duration,
+    /// Bytes a connection may have queued for the client to read before the
+    /// broker stops reading its requests and handing it deliveries; also
+    /// the bytes its requests in flight may hold (`MQ_CONNECTION_BUFFER`).
+    pub connection_buffer: usize,
+    /// A broadcast member (`group@instance`) with no live connection for
+    /// this long is forgotten: its offsets are deleted
+    /// (`MQ_BROADCAST_FORGET_AFTER`).
+    pub broadcast_forget_after: Duration,
     /// Testing only (`MQ_FAULT_FILE`): while this file holds `write` or
     /// `sync`, the log's writes or fsyncs fail (see `storage::faults`).
     pub fault_file: Option<PathBuf>,
@@ -80,6 +88,8 @@ impl BrokerConfig {
             txn_check_max: 15,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            connection_buffer: 16 << 20,
+            broadcast_forget_after: Duration::from_secs(7 * 24 * 3600),
             fault_file: None,
         }
     }
@@ -159,6 +169,12 @@ impl BrokerConfig {
         }
         if let Some(v) = var("MQ_IDLE_TIMEOUT") {
             c.idle_timeout = parse_duration(&v)?;
+        }
+        if let Some(v) = var("MQ_CONNECTION_BUFFER") {
+            c.connection_buffer = parse_size(&v)? as usize;
+        }
+        if let Some(v) = var("MQ_BROADCAST_FORGET_AFTER") {
+            c.broadcast_forget_after = parse_duration(&v)?;
         }
         if let Some(v) = var("MQ_FAULT_FILE") {
             c.fault_file = Some(v.into());

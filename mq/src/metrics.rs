@@ -7,6 +7,10 @@
 //! - sends and deliveries: `mq_sends_total`, `mq_deliveries_total`,
 //!   `mq_acks_total`, `mq_retries_total`, `mq_dead_letters_total`,
 //!   `mq_visibility_timeouts_total`, `mq_connections` (gauge);
+//! - backpressure: `mq_outbound_queued_bytes` (gauge: bytes queued for
+//!   clients to read, all connections), `mq_delivery_backpressure_total`
+//!   (times a subscription held deliveries back for a connection's full
+//!   outbound queue, see `MQ_CONNECTION_BUFFER`);
 //! - storage: `mq_fsync_seconds` (histogram of fdatasync durations),
 //!   `mq_group_commit_messages` (histogram of records per group commit,
 //!   i.e. per write and fsync);

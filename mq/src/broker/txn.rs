@@ -13,10 +13,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::protocol::Frame;
 
 /// One undecided half message.
 #[derive(Debug, Clone)]
@@ -83,7 +82,7 @@ struct Inner {
     halves: BTreeMap<u64, Half>,
     /// (next check ms, log offset), soonest first.
     schedule: BTreeSet<(u64, u64)>,
-    producers: HashMap<String, Vec<(u64, mpsc::UnboundedSender<Frame>)>>,
+    producers: HashMap<String, Vec<(u64, crate::server::outbox::Outbox)>>,
     next_producer: usize,
     /// Senders announcing the result of resolutions in progress.
     announcers: HashMap<u64, watch::Sender<Option<bool>>>,
@@ -199,7 +198,7 @@ impl Transactions {
     }
 
     /// A connection announced itself as a producer of `group`.
-    pub fn register(&self, group: &str, conn: u64, out: mpsc::UnboundedSender<Frame>) {
+    pub fn register(&self, group: &str, conn: u64, out: crate::server::outbox::Outbox) {
         let mut s = self.lock();
         s.producers
             .entry(group.to_string())
@@ -335,13 +334,13 @@ impl Transactions {
 #[derive(Default)]
 pub(super) struct Plan {
     /// (id offset, record's log offset, producer to ask).
-    pub ask: Vec<(u64, u64, mpsc::UnboundedSender<Frame>)>,
+    pub ask: Vec<(u64, u64, crate::server::outbox::Outbox)>,
     pub discard: Vec<u64>,
     pub next_ms: Option<u64>,
 }
 
 /// A live producer of `group`, round robin; drops closed ones.
-fn pick(s: &mut Inner, group: &str) -> Option<mpsc::UnboundedSender<Frame>> {
+fn pick(s: &mut Inner, group: &str) -> Option<crate::server::outbox::Outbox> {
     let n = s.next_producer;
     s.next_producer = s.next_producer.wrapping_add(1);
     let v = s.producers.get_mut(group)?;

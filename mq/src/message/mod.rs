@@ -129,6 +129,17 @@ impl Message {
         self.validate_headers()
     }
 
+    /// Roughly the bytes this message takes in memory (body and headers).
+    pub fn approx_size(&self) -> usize {
+        let strings: usize = self.keys.iter().map(|k| k.len() + 24).sum::<usize>()
+            + self
+                .properties
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 48)
+                .sum::<usize>();
+        128 + self.topic.len() + self.tag.len() + self.body.len() + strings
+    }
+
     /// Checks what travels beside the body: every string fits its 16-bit
     /// length, the lists their 16-bit counts, and all of it together
     /// [`MAX_HEADERS_BYTES`].

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use super::cmd;
+use super::outbox::{Outbox, outbox};
 use crate::broker::BrokerCore;
 use crate::broker::subscription::{SubEvent, SubscriptionHandle};
 use crate::error::{Error, ErrorCode};
@@ -23,7 +24,7 @@ use crate::protocol::{Frame, FrameBody, FrameCodec, Inbound};
 pub struct ConnState {
     pub core: Arc<BrokerCore>,
     pub peer: SocketAddr,
-    pub out: mpsc::UnboundedSender<Frame>,
+    pub out: Outbox,
     /// Subscriptions joined on this connection, with the member id used.
     pub joined: Vec<(SubscriptionHandle, u64)>,
     /// The producer group this connection answers check-backs for, with the
@@ -55,14 +56,21 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
     let (read, write) = socket.into_split();
     let codec = FrameCodec::new(core.config.max_frame);
     let mut reader = FramedRead::new(read, codec.clone());
-    let (out, mut out_rx) = mpsc::unbounded_channel::<Frame>();
+    let buffer = core.config.connection_buffer.max(1);
+    let (out, mut out_rx) = outbox(buffer);
+    // Requests in flight hold at most `buffer` bytes between them (a single
+    // larger one is let through alone).
+    let budget = buffer.min(u32::MAX as usize) as u32;
+    let requests = Arc::new(Semaphore::new(budget as usize));
     let writer = tokio::spawn(async move {
         let mut sink = FramedWrite::new(write, codec);
         while let Some(frame) = out_rx.recv().await {
+            out_rx.taken(&frame);
             if sink.feed(frame).await.is_err() {
                 return;
             }
-            while let Ok(frame) = out_rx.try_recv() {
+            while let Some(frame) = out_rx.try_recv() {
+                out_rx.taken(&frame);
                 if sink.feed(frame).await.is_err() {
                     return;
                 }
@@ -99,8 +107,13 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
                 None => std::future::pending().await,
             }
         };
+        // A client that does not read its replies and deliveries is not
+        // read from either, until it has caught up (see `outbox`).
         let next = tokio::select! {
-            n = reader.next() => n,
+            n = async {
+                state.out.room().await;
+                reader.next().await
+            } => n,
             _ = quiet => {
                 tracing::debug!(%peer, greeted, "connection closed: quiet too long");
                 metrics::counter!("mq_connections_timed_out_total").increment(1);
@@ -111,7 +124,13 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
         greeted = true;
         match next {
             None => break,
-            Some(Ok(Inbound::Frame(frame))) => cmd::handle(&mut state, frame),
+            Some(Ok(Inbound::Frame(frame))) => {
+                let permit = tokio::select! {
+                    p = request_permit(&requests, budget, &frame) => p,
+                    _ = core.shutdown.cancelled() => break,
+                };
+                cmd::handle(&mut state, frame, permit);
+            }
             Some(Ok(Inbound::Malformed { request_id, reason })) => {
                 tracing::debug!(%peer, reason, "malformed frame");
                 state.reply(
@@ -142,6 +161,32 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
     let _ = writer.await;
     tracing::debug!(%peer, "connection closed");
 }
+
+/// Waits until the requests in flight on this connection leave room for
+/// this one, counted by the size of its messages; one larger than the whole
+/// budget waits until it is alone.
+async fn request_permit(
+    requests: &Arc<Semaphore>,
+    budget: u32,
+    frame: &Frame,
+) -> OwnedSemaphorePermit {
+    let size = match &frame.body {
+        FrameBody::Send { message, .. } | FrameBody::SendHalf { message, .. } => {
+            message.approx_size()
+        }
+        FrameBody::SendBatch { messages } => messages.iter().map(|m| m.approx_size()).sum(),
+        _ => SMALL_REQUEST,
+    };
+    let want = size.clamp(1, budget as usize) as u32;
+    requests
+        .clone()
+        .acquire_many_owned(want)
+        .await
+        .expect("the request semaphore is never closed")
+}
+
+/// Bytes counted for a request without messages.
+const SMALL_REQUEST: usize = 256;
 
 /// Answers a connection over the limit with an error frame and closes it.
 pub async fn refuse(socket: TcpStream) {

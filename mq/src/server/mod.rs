@@ -5,6 +5,7 @@
 
 mod cmd;
 mod connection;
+pub mod outbox;
 
 use std::sync::Arc;
 

@@ -53,7 +53,11 @@ impl BrokerProcess {
         listen: &str,
         extra_env: &[(&str, &str)],
     ) -> Result<BrokerProcess, String> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mq-broker"));
+        // MQ_TEST_BROKER_BIN runs another build (e.g. an older one, to show
+        // that a test fails there).
+        let bin = std::env::var("MQ_TEST_BROKER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_mq-broker").to_string());
+        let mut cmd = Command::new(bin);
         cmd.env("MQ_DATA_DIR", dir)
             .env("MQ_LISTEN", listen)
             .env("MQ_ADMIN_LISTEN", "127.0.0.1:0")

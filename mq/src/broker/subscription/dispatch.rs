@@ -16,6 +16,11 @@ use crate::message::{decode_record, now_ms};
 use crate::protocol::{Frame, FrameBody};
 use crate::storage::report_unreadable;
 
+/// Most messages read for delivery in one round: what a round reads is
+/// held in memory until it is sent, and a member's connection may run out of
+/// room in between (see `server::outbox`).
+const MAX_PICKS: usize = 64;
+
 impl Subscription {
     /// The earliest time something is due: a visibility deadline or a retry.
     pub(super) fn next_wake(&self) -> Instant {
@@ -68,11 +73,15 @@ impl Subscription {
     /// Returns whether it skipped an unreadable record or a tag mismatch
     /// after reading (then more may be ready to hand out at once).
     pub(super) async fn dispatch(&mut self) -> bool {
+        let mut more = false;
         let now = now_ms();
         let visible_until = Instant::now() + self.visibility;
         let mut picked: Vec<(usize, u32, u64, u64)> = Vec::new(); // member idx, cursor, offset, log offset
         for mi in 0..self.members.len() {
             let member_id = self.members[mi].id;
+            if !self.has_room(mi) {
+                continue; // its connection is not reading: nothing more now
+            }
             for ci in 0..self.cursors.len() {
                 if self.cursors[ci].owner != Some(member_id) {
                     continue;
@@ -80,6 +89,10 @@ impl Subscription {
                 loop {
                     let m = &mut self.members[mi];
                     if m.inflight >= m.max_inflight {
+                        break;
+                    }
+                    if picked.len() >= MAX_PICKS {
+                        more = true; // the rest in the next round
                         break;
                     }
                     let c = &mut self.cursors[ci];
@@ -136,7 +149,7 @@ impl Subscription {
         if picked.is_empty() {
             return false;
         }
-        let mut skipped = false;
+        let mut skipped = more;
         let raw = match self
             .store
             .read_each(picked.iter().map(|p| p.3).collect())
@@ -184,6 +197,15 @@ impl Subscription {
                     self.mark_done(queue, offset);
                     continue;
                 }
+            }
+            if !self.has_room(mi) {
+                // Read but not sent: handed out again once there is room.
+                if self.settle(queue, offset).is_some() {
+                    let c = &mut self.cursors[queue as usize];
+                    c.redeliver.push_back(offset);
+                    c.redeliver.make_contiguous().sort_unstable();
+                }
+                continue;
             }
             metrics::counter!("mq_deliveries_total").increment(1);
             let frame = Frame {

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::rebalance::assign;
 use crate::filter::Filter;
-use crate::protocol::{ConsumeFrom, Frame};
+use crate::protocol::ConsumeFrom;
 use crate::storage::Store;
 use crate::storage::index::{RETRY_PREFIX, Topic};
 
@@ -38,18 +38,33 @@ pub type MemberId = u64;
 pub enum SubEvent {
     Join(Join),
     Leave(MemberId),
-    Ack { queue: u32, offset: u64 },
-    Later { queue: u32, offset: u64 },
-    Release { queue: u32, offset: u64 },
+    Ack {
+        queue: u32,
+        offset: u64,
+    },
+    Later {
+        queue: u32,
+        offset: u64,
+    },
+    Release {
+        queue: u32,
+        offset: u64,
+    },
     Status(oneshot::Sender<SubStatus>),
-    RetryStored { queue: u32, offset: u64, ok: bool },
+    RetryStored {
+        queue: u32,
+        offset: u64,
+        ok: bool,
+    },
+    /// The member's connection has room for deliveries again.
+    Room(MemberId),
 }
 
 /// A member joining.
 pub struct Join {
     pub member: MemberId,
     pub peer: String,
-    pub frames: mpsc::UnboundedSender<Frame>,
+    pub frames: crate::server::outbox::Outbox,
     pub filter: Filter,
     pub max_inflight: u32,
     /// Orderly consumption (see [`crate::protocol::ConsumeMode::Orderly`]).
@@ -80,9 +95,12 @@ impl SubscriptionHandle {
 struct Member {
     id: MemberId,
     peer: String,
-    frames: mpsc::UnboundedSender<Frame>,
+    frames: crate::server::outbox::Outbox,
     max_inflight: u32,
     inflight: u32,
+    /// Waiting for its connection's outbound queue to have room (see
+    /// `server::outbox`): no deliveries until then.
+    waiting_room: bool,
 }
 
 /// The actor state.
@@ -206,6 +224,7 @@ impl Subscription {
                     frames: j.frames,
                     max_inflight: j.max_inflight.max(1),
                     inflight: 0,
+                    waiting_room: false,
                 });
                 self.rebalance();
             }
@@ -242,6 +261,11 @@ impl Subscription {
             SubEvent::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            SubEvent::Room(member) => {
+                if let Some(m) = self.members.iter_mut().find(|m| m.id == member) {
+                    m.waiting_room = false;
+                }
+            }
         }
     }
 
@@ -255,6 +279,25 @@ impl Subscription {
             m.inflight = m.inflight.saturating_sub(1);
         }
         Some(member)
+    }
+
+    /// Whether member `mi`'s connection can take deliveries now; if not,
+    /// asks to be told when it can.
+    fn has_room(&mut self, mi: usize) -> bool {
+        let m = &mut self.members[mi];
+        if m.waiting_room {
+            return false;
+        }
+        if m.frames.has_room() {
+            return true;
+        }
+        m.waiting_room = true;
+        metrics::counter!("mq_delivery_backpressure_total").increment(1);
+        let (tx, id) = (self.tx.clone(), m.id);
+        m.frames.wake_on_room(move || {
+            let _ = tx.send(SubEvent::Room(id));
+        });
+        false
     }
 
     fn mark_done(&mut self, queue: u32, offset: u64) {

@@ -17,6 +17,8 @@ pub struct MemberStatus {
     pub id: MemberId,
     pub peer: String,
     pub inflight: u32,
+    /// Bytes queued on its connection that the client has not read yet.
+    pub outbound_queued_bytes: usize,
     pub queues: Vec<String>,
 }
 
@@ -54,6 +56,7 @@ impl Subscription {
                 id: m.id,
                 peer: m.peer.clone(),
                 inflight: m.inflight,
+                outbound_queued_bytes: m.frames.queued(),
                 queues: self
                     .cursors
                     .iter()

@@ -1,13 +1,16 @@
 //! `LookupId` and `LookupKey`: messages by id or by (topic, key), answered
 //! as raw records in a `Messages` frame.
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::message::MessageId;
 use crate::protocol::{Frame, FrameBody};
 use crate::server::connection::ConnState;
 
-pub fn by_id(state: &ConnState, request_id: u64, id: String) {
+pub fn by_id(state: &ConnState, request_id: u64, id: String, permit: OwnedSemaphorePermit) {
     let (core, out) = (state.core.clone(), state.out.clone());
     tokio::spawn(async move {
+        let _permit = permit;
         let result = async {
             let id: MessageId = id.parse()?;
             let raw = core.store.find_raw_by_id(&id).await?;
@@ -21,9 +24,16 @@ pub fn by_id(state: &ConnState, request_id: u64, id: String) {
     });
 }
 
-pub fn by_key(state: &ConnState, request_id: u64, topic: String, key: String) {
+pub fn by_key(
+    state: &ConnState,
+    request_id: u64,
+    topic: String,
+    key: String,
+    permit: OwnedSemaphorePermit,
+) {
     let (core, out) = (state.core.clone(), state.out.clone());
     tokio::spawn(async move {
+        let _permit = permit;
         let result = core
             .store
             .find_raw_by_key(&topic, &key)
@@ -34,7 +44,7 @@ pub fn by_key(state: &ConnState, request_id: u64, topic: String, key: String) {
 }
 
 fn reply(
-    out: &tokio::sync::mpsc::UnboundedSender<Frame>,
+    out: &crate::server::outbox::Outbox,
     request_id: u64,
     instance: u64,
     result: crate::Result<(Vec<u64>, Vec<bytes::Bytes>)>,

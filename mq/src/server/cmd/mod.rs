@@ -8,12 +8,16 @@ mod send;
 mod subscribe;
 mod txn;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use super::connection::ConnState;
 use crate::broker::subscription::SubEvent;
 use crate::error::Error;
 use crate::protocol::{Frame, FrameBody};
 
-pub fn handle(state: &mut ConnState, frame: Frame) {
+/// Routes one request; `permit` is its share of the connection's budget
+/// for requests in flight, held until it is answered.
+pub fn handle(state: &mut ConnState, frame: Frame, permit: OwnedSemaphorePermit) {
     let id = frame.request_id;
     match frame.body {
         FrameBody::Ping => state.reply(id, FrameBody::Pong),
@@ -24,15 +28,20 @@ pub fn handle(state: &mut ConnState, frame: Frame) {
         FrameBody::SendHalf {
             producer_group,
             message,
-        } => txn::send_half(state, id, producer_group, message),
+        } => txn::send_half(state, id, producer_group, message, permit),
         FrameBody::EndTxn {
             id: msg_id,
             producer_group,
             state: txn_state,
             from_check,
-        } => txn::end(state, id, msg_id, producer_group, txn_state, from_check),
-        FrameBody::Send { oneway, message } => send::send(state, id, oneway, message),
-        FrameBody::SendBatch { messages } => send::send_batch(state, id, messages),
+        } => txn::end(
+            state,
+            id,
+            (msg_id, producer_group, txn_state, from_check),
+            permit,
+        ),
+        FrameBody::Send { oneway, message } => send::send(state, id, oneway, message, permit),
+        FrameBody::SendBatch { messages } => send::send_batch(state, id, messages, permit),
         FrameBody::Subscribe {
             group,
             topic,
@@ -87,8 +96,8 @@ pub fn handle(state: &mut ConnState, frame: Frame) {
                 offset: queue_offset,
             },
         ),
-        FrameBody::LookupId { id: msg_id } => lookup::by_id(state, id, msg_id),
-        FrameBody::LookupKey { topic, key } => lookup::by_key(state, id, topic, key),
+        FrameBody::LookupId { id: msg_id } => lookup::by_id(state, id, msg_id, permit),
+        FrameBody::LookupKey { topic, key } => lookup::by_key(state, id, topic, key, permit),
         other => state.reply_error(
             id,
             &Error::Invalid(format!(

@@ -1,16 +1,25 @@
 //! `Send` and `SendBatch`: store messages durably, then answer with their
 //! ids and queue positions (one-way sends get no answer).
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::message::{Message, now_ms};
 use crate::protocol::FrameBody;
 use crate::server::connection::ConnState;
 
-pub fn send(state: &ConnState, request_id: u64, oneway: bool, mut message: Message) {
+pub fn send(
+    state: &ConnState,
+    request_id: u64,
+    oneway: bool,
+    mut message: Message,
+    permit: OwnedSemaphorePermit,
+) {
     if message.born_at_ms == 0 {
         message.born_at_ms = now_ms();
     }
     let (core, out) = (state.core.clone(), state.out.clone());
     tokio::spawn(async move {
+        let _permit = permit;
         let result = core.send(vec![message]).await;
         if oneway {
             if let Err(e) = result {
@@ -26,9 +35,15 @@ pub fn send(state: &ConnState, request_id: u64, oneway: bool, mut message: Messa
     });
 }
 
-pub fn send_batch(state: &ConnState, request_id: u64, messages: Vec<Message>) {
+pub fn send_batch(
+    state: &ConnState,
+    request_id: u64,
+    messages: Vec<Message>,
+    permit: OwnedSemaphorePermit,
+) {
     let (core, out) = (state.core.clone(), state.out.clone());
     tokio::spawn(async move {
+        let _permit = permit;
         let body = match core.send(messages).await {
             Ok(receipts) => FrameBody::SendBatchOk(receipts),
             Err(e) => error_body(&e),

@@ -2,6 +2,8 @@
 //! `SendHalf` (store a half message) and `EndTxn` (commit, roll back, or
 //! answer a check-back).
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::message::{Message, now_ms};
 use crate::protocol::{Frame, FrameBody, TxnState};
 use crate::server::connection::ConnState;
@@ -22,12 +24,19 @@ pub fn hello(state: &mut ConnState, request_id: u64, client_id: String, producer
     state.reply(request_id, FrameBody::Done);
 }
 
-pub fn send_half(state: &ConnState, request_id: u64, group: String, mut message: Message) {
+pub fn send_half(
+    state: &ConnState,
+    request_id: u64,
+    group: String,
+    mut message: Message,
+    permit: OwnedSemaphorePermit,
+) {
     if message.born_at_ms == 0 {
         message.born_at_ms = now_ms();
     }
     let (core, out) = (state.core.clone(), state.out.clone());
     tokio::spawn(async move {
+        let _permit = permit;
         let body = match core.send_half(&group, message).await {
             Ok(r) => FrameBody::SendOk(r),
             Err(e) => error_body(&e),
@@ -36,16 +45,19 @@ pub fn send_half(state: &ConnState, request_id: u64, group: String, mut message:
     });
 }
 
+/// `end`'s request: message id, producer group, decision, whether it
+/// answers a check-back.
+type EndRequest = (String, String, TxnState, bool);
+
 pub fn end(
     state: &ConnState,
     request_id: u64,
-    id: String,
-    group: String,
-    txn: TxnState,
-    from_check: bool,
+    (id, group, txn, from_check): EndRequest,
+    permit: OwnedSemaphorePermit,
 ) {
     let (core, out) = (state.core.clone(), state.out.clone());
     tokio::spawn(async move {
+        let _permit = permit;
         let result = core.end_transaction(&id, &group, txn).await;
         if from_check {
             tracing::info!(%id, group, answer = txn.name(), ok = result.is_ok(), "check-back answered");
