@@ -15,7 +15,7 @@ async fn redis_conn() -> redis::aio::MultiplexedConnection {
 }
 
 fn stock_key(app: &TestApp, goods_id: &str) -> String {
-    format!("{}stock:{goods_id}", app.settings.redis_prefix)
+    format!("{}stock:{{{goods_id}}}", app.settings.redis_prefix)
 }
 
 #[tokio::test]

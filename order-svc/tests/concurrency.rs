@@ -1,9 +1,10 @@
 //! Many buyers at once for one hot goods item (docs/architecture.md, "Stock
 //! reservation"): the Redis check-and-decrement never oversells, also when Redis loses
-//! the cache mid-run.
+//! the cache mid-run; on one Redis server and on a Redis Cluster of three masters.
 
 use futures::future::join_all;
 use serde_json::Value;
+use shop_testkit::RedisCluster;
 use shop_testkit::eventually;
 use testshop::{SETTLE, Shop, State, order_body};
 
@@ -31,13 +32,38 @@ fn confirmed(answers: &[(u16, String)]) -> usize {
     answers.iter().filter(|(status, _)| *status == 201).count()
 }
 
+/// A whole shop whose goods-svc (the only Redis user) caches stock at `redis_url`.
+async fn shop_on(redis_url: Option<String>) -> Shop {
+    Shop::start_with(|s| {
+        if let Some(url) = &redis_url {
+            s.redis_url = url.clone();
+        }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn two_hundred_buyers_for_fifty_units_confirm_exactly_fifty() {
+    two_hundred_buyers_for_fifty_units(None).await;
+}
+
+#[tokio::test]
+async fn two_hundred_buyers_for_fifty_units_confirm_exactly_fifty_on_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    two_hundred_buyers_for_fifty_units(Some(cluster.url())).await;
+}
+
+async fn two_hundred_buyers_for_fifty_units(redis_url: Option<String>) {
     // Exactly 50 confirm only when no reservation runs out of time: the test
     // default (500 ms for a journal's commit) is short for 200 at once on a busy
     // machine, and a reservation past it rolls back (its order is cancelled).
-    let shop =
-        Shop::start_with(|s| s.stock_reserve_timeout = std::time::Duration::from_secs(10)).await;
+    let shop = Shop::start_with(|s| {
+        s.stock_reserve_timeout = std::time::Duration::from_secs(10);
+        if let Some(url) = &redis_url {
+            s.redis_url = url.clone();
+        }
+    })
+    .await;
     let goods = shop.goods_item("10.00", 50).await;
     // 200 buyers, each with a coupon and paying 1.00 from the balance.
     let mut buyers = Vec::new();
@@ -111,7 +137,17 @@ async fn twenty_orders_racing_for_one_coupon_use_it_and_the_balance_once() {
 
 #[tokio::test]
 async fn redis_losing_the_stock_mid_run_neither_oversells_nor_loses_units() {
-    let shop = Shop::start().await;
+    redis_losing_the_stock_mid_run(None).await;
+}
+
+#[tokio::test]
+async fn a_redis_cluster_losing_the_stock_mid_run_neither_oversells_nor_loses_units() {
+    let cluster = RedisCluster::start().await;
+    redis_losing_the_stock_mid_run(Some(cluster.url())).await;
+}
+
+async fn redis_losing_the_stock_mid_run(redis_url: Option<String>) {
+    let shop = shop_on(redis_url).await;
     let user = shop.user("100000.00").await;
     let goods = shop.goods_item("10.00", 50).await;
     let body = order_body(&user, &goods, 1, "10.00", None, "0");
@@ -124,8 +160,13 @@ async fn redis_losing_the_stock_mid_run_neither_oversells_nor_loses_units() {
             (now.available <= 40).then_some(())
         })
         .await;
-        let prefix = &shop.goods.settings.redis_prefix;
-        shop_testkit::delete_redis_keys(prefix).await.unwrap();
+        let settings = &shop.goods.settings;
+        let deleted =
+            shop_testkit::delete_redis_keys_at(&settings.redis_url, &settings.redis_prefix)
+                .await
+                .unwrap();
+        // The stock lives where goods-svc was told (the cluster, in its variant).
+        assert!(deleted > 0, "no stock keys at {}", settings.redis_url);
     };
 
     let bodies = vec![body.clone(); 120];

@@ -1,11 +1,13 @@
-//! The Redis cache of available stock. Per goods:
-//! - `<prefix>stock:<goods_id>`: units that can still be reserved;
-//! - `<prefix>stock-gen:<goods_id>`: the cache's generation, new at every rebuild;
-//! - `<prefix>stock-inflight:<goods_id>`: a hash of the reservations in flight,
+//! The Redis cache of available stock. Per goods (the goods id in braces is the
+//! keys' hash tag: on a Redis Cluster every key of one goods item is in one slot,
+//! so each script below runs on one node):
+//! - `<prefix>stock:{<goods_id>}`: units that can still be reserved;
+//! - `<prefix>stock-gen:{<goods_id>}`: the cache's generation, new at every rebuild;
+//! - `<prefix>stock-inflight:{<goods_id>}`: a hash of the reservations in flight,
 //!   journal id → `"<quantity> <generation> <deadline ms>"` (plus ` c` when it
 //!   committed while a rebuild held the stock), written by the decrement itself and
 //!   removed when the reservation's outcome is known;
-//! - `<prefix>stock-given:<goods_id>:<journal_id>`: the generation a cancelled
+//! - `<prefix>stock-given:{<goods_id>}:<journal_id>`: the generation a cancelled
 //!   journal's units were given back to (expires after a day).
 //!
 //! and, for the whole service, `<prefix>stock-epoch` (a counter the reconciler
@@ -24,26 +26,26 @@ use shop_kit::{cache::Cache, ids::Id};
 
 /// The key of `goods_id`'s available stock.
 pub fn stock_key(cache: &Cache, goods_id: Id) -> String {
-    cache.key(format!("stock:{goods_id}"))
+    cache.key(format!("stock:{{{goods_id}}}"))
 }
 
 /// The key of the generation of `goods_id`'s cached stock.
 pub fn gen_key(cache: &Cache, goods_id: Id) -> String {
-    cache.key(format!("stock-gen:{goods_id}"))
+    cache.key(format!("stock-gen:{{{goods_id}}}"))
 }
 
 /// The key of `goods_id`'s reservations in flight.
 pub fn inflight_key(cache: &Cache, goods_id: Id) -> String {
-    cache.key(format!("stock-inflight:{goods_id}"))
+    cache.key(format!("stock-inflight:{{{goods_id}}}"))
 }
 
 /// The key marking the give-back of cancelled journal `journal_id`.
 pub fn given_key(cache: &Cache, goods_id: Id, journal_id: &str) -> String {
-    cache.key(format!("stock-given:{goods_id}:{journal_id}"))
+    cache.key(format!("stock-given:{{{goods_id}}}:{journal_id}"))
 }
 
 fn rebuild_lock_key(cache: &Cache, goods_id: Id) -> String {
-    cache.key(format!("stock-rebuild:{goods_id}"))
+    cache.key(format!("stock-rebuild:{{{goods_id}}}"))
 }
 
 /// The service's epoch counter.
@@ -394,27 +396,38 @@ pub async fn forget(cache: &Cache, goods_ids: &[Id]) -> redis::RedisResult<()> {
         return Ok(());
     }
     let mut conn = cache.conn();
-    let mut pipe = redis::pipe();
-    for id in goods_ids {
-        pipe.del(stock_key(cache, *id)).ignore();
-    }
-    pipe.query_async(&mut conn).await
+    // One DEL: a cluster connection splits it by slot.
+    let keys: Vec<String> = goods_ids.iter().map(|id| stock_key(cache, *id)).collect();
+    conn.del(keys).await
 }
 
-/// Who Redis is: its `run_id` (new at every start) and the epoch counter, which
-/// this call increments.
+/// Who Redis is: its `run_id` (new at every start; on a cluster, every master's,
+/// so any node restarted or failed over shows) and the epoch counter, which this
+/// call increments.
 pub async fn identity(cache: &Cache) -> redis::RedisResult<(String, i64)> {
     let mut conn = cache.conn();
-    let info: String = redis::cmd("INFO")
+    // One server answers with its text; a cluster with each master's.
+    let info: redis::Value = redis::cmd("INFO")
         .arg("server")
         .query_async(&mut conn)
         .await?;
-    let run_id = info
-        .lines()
-        .find_map(|line| line.strip_prefix("run_id:"))
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
+    let texts: Vec<String> = match info {
+        redis::Value::Map(nodes) => nodes
+            .into_iter()
+            .filter_map(|(_, text)| redis::from_redis_value(text).ok())
+            .collect(),
+        single => vec![redis::from_redis_value(single)?],
+    };
+    let mut run_ids: Vec<&str> = texts
+        .iter()
+        .filter_map(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("run_id:"))
+                .map(str::trim)
+        })
+        .collect();
+    run_ids.sort_unstable();
+    let run_id = run_ids.join(",");
     let epoch: i64 = conn.incr(epoch_key(cache), 1).await?;
     Ok((run_id, epoch))
 }

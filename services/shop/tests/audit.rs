@@ -91,8 +91,9 @@ impl Shop {
 
     /// The key of goods `n` (1 or 2) in goods-svc's Redis.
     fn key(&self, n: u64) -> String {
+        // As goods-svc names it (`stock:{<id>}`, the id its cluster hash tag).
         format!(
-            "{}stock:{}",
+            "{}stock:{{{}}}",
             self.target.goods_redis_prefix(),
             self.base + n
         )

@@ -18,19 +18,33 @@ pub async fn drop_schemas(schemas: &[String]) -> Result<(), sqlx::Error> {
 
 /// Deletes every Redis key under `prefix`.
 pub async fn delete_redis_keys(prefix: &str) -> redis::RedisResult<()> {
-    let client = redis::Client::open(redis_url())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await?;
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(keys)
-            .query_async::<()>(&mut conn)
+    delete_redis_keys_at(&redis_url(), prefix).await.map(|_| ())
+}
+
+/// Deletes every key under `prefix` in the Redis at `url`: one server, or every
+/// node of a cluster URL (nodes separated by commas), as a Redis that restarted
+/// empty would lose them; how many there were.
+pub async fn delete_redis_keys_at(url: &str, prefix: &str) -> redis::RedisResult<usize> {
+    let nodes = shop_kit::cache::cluster_nodes(url).unwrap_or_else(|| vec![url]);
+    let mut deleted = 0;
+    for node in nodes {
+        let client = redis::Client::open(node)?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
             .await?;
+        // One key a command: a cluster node refuses several keys of other slots.
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.del(key).ignore();
+        }
+        if !keys.is_empty() {
+            pipe.query_async::<()>(&mut conn).await?;
+        }
+        deleted += keys.len();
     }
-    Ok(())
+    Ok(deleted)
 }
 
 /// Once per test process: raises the server's connection limit and drops

@@ -56,12 +56,14 @@ pub mod checks;
 mod database;
 mod env;
 mod process;
+mod redis_cluster;
 
 pub use broker::{BrokerProcess, TestBroker};
 use database::drop_stale_schemas_once;
-pub use database::{delete_redis_keys, drop_schemas};
+pub use database::{delete_redis_keys, delete_redis_keys_at, drop_schemas};
 pub use env::{TestApp, TestEnv};
 pub use process::{ServiceProcess, settings_env};
+pub use redis_cluster::RedisCluster;
 
 /// Shared handle type for tests that keep several apps.
 pub type SharedApp = Arc<TestApp>;

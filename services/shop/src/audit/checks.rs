@@ -163,17 +163,21 @@ impl Auditor<'_> {
 
     async fn redis_stock(&self) -> anyhow::Result<(bool, String)> {
         let goods = self.goods_rows().await?;
-        let prefix = self.target.goods_redis_prefix();
-        let client = redis::Client::open(self.target.config.redis_url.as_str())?;
-        let connect = client.get_multiplexed_async_connection();
-        let mut conn = tokio::time::timeout(Duration::from_secs(3), connect)
+        let cache = shop_kit::cache::Cache::connect_lazy(
+            &self.target.config.redis_url,
+            &self.target.goods_redis_prefix(),
+        )?;
+        let mut conn = cache.conn();
+        tokio::time::timeout(Duration::from_secs(3), cache.ping(Duration::from_secs(3)))
             .await
-            .map_err(|_| anyhow::anyhow!("Redis did not answer"))??;
+            .ok()
+            .filter(|up| *up)
+            .ok_or_else(|| anyhow::anyhow!("Redis did not answer"))?;
         let (mut bad, mut cached) = (Vec::new(), 0);
         for chunk in goods.chunks(500) {
             let keys: Vec<String> = chunk
                 .iter()
-                .map(|g| format!("{prefix}stock:{}", g.0))
+                .map(|g| goods_svc::store::stock_cache::stock_key(&cache, shop_kit::ids::Id(g.0)))
                 .collect();
             let values: Vec<Option<i64>> =
                 redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
