@@ -11,6 +11,10 @@
 //!   clients to read, all connections), `mq_delivery_backpressure_total`
 //!   (times a subscription held deliveries back for a connection's full
 //!   outbound queue, see `MQ_CONNECTION_BUFFER`);
+//! - groups: `mq_retention_skipped_total` (messages retention deleted
+//!   before a group read them, labels `group` and `topic`; each skip is
+//!   also logged as a warning), `mq_broadcast_members_forgotten_total`
+//!   (broadcast members gone longer than `MQ_BROADCAST_FORGET_AFTER`);
 //! - storage: `mq_fsync_seconds` (histogram of fdatasync durations),
 //!   `mq_group_commit_messages` (histogram of records per group commit,
 //!   i.e. per write and fsync);

@@ -71,3 +71,71 @@ async fn three_broadcast_members_each_receive_every_message_once() {
     }
     broker.shutdown().await;
 }
+
+/// Each broadcast member keeps offsets of its own (`group@instance`); one
+/// that goes away for longer than `MQ_BROADCAST_FORGET_AFTER` is forgotten
+/// (subscription stopped, offsets deleted), so members that come and go do
+/// not grow the offsets file for ever. A live member is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_member_gone_longer_than_the_setting_is_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |c| {
+        c.broadcast_forget_after = Duration::from_millis(300);
+    })
+    .await;
+    let addr = broker.addr.to_string();
+    let admin = broker.admin_addr.to_string();
+    let (gone, seen_gone) =
+        collect(ConsumerConfig::new(&addr, "caches", "prices").broadcast("gone")).await;
+    let (stays, seen_stays) =
+        collect(ConsumerConfig::new(&addr, "caches", "prices").broadcast("stays")).await;
+    let producer = Producer::connect(&addr).await.unwrap();
+    producer.send(Message::new("prices", "p1")).await.unwrap();
+    wait_until(Duration::from_secs(10), "p1 at both members", || {
+        !seen_gone.lock().unwrap().is_empty() && !seen_stays.lock().unwrap().is_empty()
+    })
+    .await;
+    let offsets = dir.path().join("offsets.json");
+    wait_until(
+        Duration::from_secs(10),
+        "both members' offsets on disk",
+        || {
+            let text = std::fs::read_to_string(&offsets).unwrap_or_default();
+            text.contains("caches@gone") && text.contains("caches@stays")
+        },
+    )
+    .await;
+
+    gone.shutdown().await;
+
+    wait_until(
+        Duration::from_secs(30),
+        "the gone member forgotten on disk",
+        || {
+            let text = std::fs::read_to_string(&offsets).unwrap_or_default();
+            !text.contains("caches@gone")
+        },
+    )
+    .await;
+    let text = std::fs::read_to_string(&offsets).unwrap();
+    assert!(
+        text.contains("caches@stays"),
+        "the live member was forgotten: {text}"
+    );
+    let group = admin_get(&admin, "/groups/caches").await;
+    let names: Vec<&str> = group["broadcast_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["instance"].as_str())
+        .collect();
+    assert_eq!(names, vec!["stays"], "{group}");
+    // The live member still gets messages.
+    producer.send(Message::new("prices", "p2")).await.unwrap();
+    wait_until(Duration::from_secs(10), "p2 at the live member", || {
+        seen_stays.lock().unwrap().len() >= 2
+    })
+    .await;
+    stays.shutdown().await;
+    broker.shutdown().await;
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{start_broker, wait_until};
+use common::{admin_get, collect, start_broker, wait_until};
 use mq::client::ConsumeFrom;
 use mq::{ConsumeResult, Consumer, ConsumerConfig, Message, Producer};
 
@@ -152,4 +152,90 @@ async fn a_consumer_rejoins_by_itself_after_the_broker_restarts() {
     .await;
     consumer.shutdown().await;
     again.shutdown().await;
+}
+
+/// RocketMQ requires every member of a group to subscribe alike; here the
+/// live members' subscription stands and a member asking for another is
+/// refused with CONFLICT (before, the last to join set the whole group's
+/// filter, silently changing what the others received).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_subscribing_unlike_the_groups_live_members_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let addr = broker.addr.to_string();
+    let (first, seen) =
+        collect(ConsumerConfig::new(&addr, "alike", "orders").tags("created")).await;
+
+    let refused = mq::Consumer::start(
+        ConsumerConfig::new(&addr, "alike", "orders").tags("paid"),
+        |_| async { mq::ConsumeResult::Ack },
+    )
+    .await;
+    let orderly = mq::Consumer::start(
+        ConsumerConfig::new(&addr, "alike", "orders")
+            .tags("created")
+            .orderly(),
+        |_| async { mq::ConsumeResult::Ack },
+    )
+    .await;
+    let (same, seen_same) =
+        collect(ConsumerConfig::new(&addr, "alike", "orders").tags("created")).await;
+
+    let Err(mq::Error::Refused { code, message }) = refused else {
+        panic!("a member with another tag expression was let in");
+    };
+    assert_eq!(code, mq::ErrorCode::Conflict);
+    assert!(
+        message.contains("\"created\"") && message.contains("\"paid\""),
+        "{message}"
+    );
+    assert!(
+        matches!(
+            orderly,
+            Err(mq::Error::Refused {
+                code: mq::ErrorCode::Conflict,
+                ..
+            })
+        ),
+        "an orderly member joined a concurrent group"
+    );
+    // The group still selects what its members asked for.
+    let producer = Producer::connect(&addr).await.unwrap();
+    for tag in ["paid", "created"] {
+        producer
+            .send(Message::new("orders", tag).with_tag(tag))
+            .await
+            .unwrap();
+    }
+    wait_until(Duration::from_secs(10), "the created message", || {
+        seen.lock().unwrap().len() + seen_same.lock().unwrap().len() >= 1
+    })
+    .await;
+    let group = admin_get(&broker.admin_addr.to_string(), "/groups/alike").await;
+    assert_eq!(group["subscriptions"][0]["tag_expr"], "created", "{group}");
+
+    // Once every member left, the next one sets the subscription anew.
+    first.shutdown().await;
+    same.shutdown().await;
+    let mut joined = None;
+    for _ in 0..250 {
+        // The broker learns of the leaving members as their connections close.
+        match mq::Consumer::start(
+            ConsumerConfig::new(&addr, "alike", "orders").tags("paid"),
+            |_| async { mq::ConsumeResult::Ack },
+        )
+        .await
+        {
+            Ok(c) => {
+                joined = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    joined
+        .expect("a new subscription once the group is empty")
+        .shutdown()
+        .await;
+    broker.shutdown().await;
 }

@@ -32,6 +32,11 @@ use crate::storage::{AppendItem, Store};
 use delay::DelayQueue;
 use subscription::{SubSettings, Subscription, SubscriptionHandle};
 
+/// Joins a group and a broadcast instance name into the name under which
+/// that member's subscription and offsets are kept (`group@instance`; `@`
+/// cannot occur in group names).
+pub const BROADCAST_SEPARATOR: &str = "@";
+
 /// Dead letters read at a time when looking for one.
 const DLQ_PAGE: usize = 256;
 
@@ -44,6 +49,8 @@ pub struct BrokerCore {
     pub store: Arc<Store>,
     pub config: BrokerConfig,
     subs: Mutex<HashMap<(String, String), SubscriptionHandle>>,
+    /// Broadcast members known only from their offsets, since when.
+    broadcast_seen: Mutex<HashMap<String, std::time::Instant>>,
     next_id: AtomicU64,
     next_sub: AtomicU32,
     pub shutdown: CancellationToken,
@@ -62,9 +69,86 @@ impl BrokerCore {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// The subscription of `group` to `topic`, started on first use.
-    pub fn subscription(&self, group: &str, topic: &str, from: ConsumeFrom) -> SubscriptionHandle {
+    /// Joins a member to the subscription of `group` to `topic` (started on
+    /// first use), or refuses it when the group's live members subscribe
+    /// with another filter or mode (see [`SubscriptionHandle::admit`]).
+    pub fn join(
+        &self,
+        group: &str,
+        topic: &str,
+        from: ConsumeFrom,
+        filter: &crate::filter::Filter,
+        orderly: bool,
+    ) -> Result<SubscriptionHandle> {
         let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let handle = self.subscription_locked(&mut subs, group, topic, from);
+        handle.admit(filter, orderly)?;
+        Ok(handle)
+    }
+
+    /// Forgets broadcast members (`group@instance`) that had no live
+    /// connection for `MQ_BROADCAST_FORGET_AFTER`: their subscriptions stop
+    /// and their offsets are deleted. Members known only from the offsets
+    /// (after a restart) count from when this first saw them.
+    pub fn forget_broadcast_members(&self) -> Vec<String> {
+        let ttl = self.config.broadcast_forget_after;
+        let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self
+            .broadcast_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut groups: Vec<String> = self
+            .store
+            .offsets
+            .groups()
+            .into_iter()
+            .chain(subs.keys().map(|(g, _)| g.clone()))
+            .filter(|g| g.contains(BROADCAST_SEPARATOR))
+            .collect();
+        groups.sort();
+        groups.dedup();
+        let mut forgotten = Vec::new();
+        for g in groups {
+            let handles: Vec<&SubscriptionHandle> =
+                subs.values().filter(|h| h.group == g).collect();
+            let gone = if handles.is_empty() {
+                let since = seen
+                    .entry(g.clone())
+                    .or_insert_with(std::time::Instant::now);
+                since.elapsed() >= ttl
+            } else {
+                seen.remove(&g);
+                handles
+                    .iter()
+                    .all(|h| h.unattended_for().is_some_and(|d| d >= ttl))
+            };
+            if !gone {
+                continue;
+            }
+            subs.retain(|_, h| {
+                let keep = h.group != g;
+                if !keep {
+                    h.send(subscription::SubEvent::Forget);
+                }
+                keep
+            });
+            seen.remove(&g);
+            let rows = self.store.offsets.remove_group(&g);
+            tracing::info!(member = %g, rows, "broadcast member gone for {}: forgotten", humantime::format_duration(ttl));
+            metrics::counter!("mq_broadcast_members_forgotten_total").increment(1);
+            forgotten.push(g);
+        }
+        forgotten
+    }
+
+    /// The subscription of `group` to `topic`, started on first use.
+    fn subscription_locked(
+        &self,
+        subs: &mut HashMap<(String, String), SubscriptionHandle>,
+        group: &str,
+        topic: &str,
+        from: ConsumeFrom,
+    ) -> SubscriptionHandle {
         subs.entry((group.to_string(), topic.to_string()))
             .or_insert_with(|| {
                 let id = self.next_sub.fetch_add(1, Ordering::Relaxed) + 1;

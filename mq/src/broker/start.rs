@@ -45,6 +45,7 @@ impl Broker {
             store: Arc::new(store),
             config,
             subs: Default::default(),
+            broadcast_seen: Default::default(),
             next_id: Default::default(),
             next_sub: Default::default(),
             shutdown: shutdown.clone(),
@@ -64,6 +65,7 @@ impl Broker {
         ];
         tasks.push(tokio::spawn(flush_offsets(core.clone())));
         tasks.push(tokio::spawn(retention(core.clone())));
+        tasks.push(tokio::spawn(forget_broadcast_members(core.clone())));
         tasks.push(tokio::spawn(super::delay::run(core.clone())));
         tasks.push(tokio::spawn(super::checkback::run(core.clone())));
         tracing::info!(%addr, %admin_addr, "broker started");
@@ -114,6 +116,20 @@ async fn flush_offsets(core: Arc<BrokerCore>) {
         }
     }
     tracing::debug!("offset flusher stopped: shutdown");
+}
+
+/// Looks for gone broadcast members a few times per
+/// `MQ_BROADCAST_FORGET_AFTER` (at most every minute).
+async fn forget_broadcast_members(core: Arc<BrokerCore>) {
+    let every = (core.config.broadcast_forget_after / 4)
+        .clamp(Duration::from_millis(20), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = core.shutdown.cancelled() => break,
+        }
+        core.forget_broadcast_members();
+    }
 }
 
 async fn retention(core: Arc<BrokerCore>) {

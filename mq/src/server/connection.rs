@@ -16,7 +16,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use super::cmd;
 use super::outbox::{Outbox, outbox};
 use crate::broker::BrokerCore;
-use crate::broker::subscription::{SubEvent, SubscriptionHandle};
+use crate::broker::subscription::SubscriptionHandle;
 use crate::error::{Error, ErrorCode};
 use crate::protocol::{Frame, FrameBody, FrameCodec, Inbound};
 
@@ -151,7 +151,7 @@ pub async fn serve(socket: TcpStream, peer: SocketAddr, core: Arc<BrokerCore>) {
         }
     }
     for (sub, member) in state.joined.drain(..) {
-        sub.send(SubEvent::Leave(member));
+        sub.leave(member);
     }
     if let Some((group, id)) = state.producer.take() {
         core.txns.unregister(&group, id);

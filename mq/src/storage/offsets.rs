@@ -85,6 +85,18 @@ impl ConsumerOffsets {
             .collect()
     }
 
+    /// Deletes every offset of `group`; returns how many there were.
+    pub fn remove_group(&self, group: &str) -> usize {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let before = map.len();
+        map.retain(|(g, _, _), _| g != group);
+        let removed = before - map.len();
+        if removed > 0 {
+            self.dirty.store(true, Ordering::Release);
+        }
+        removed
+    }
+
     /// Names of all groups with offsets.
     pub fn groups(&self) -> Vec<String> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());

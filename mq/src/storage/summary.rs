@@ -134,7 +134,12 @@ pub fn write(index_dir: &Path, s: &SegmentSummary) -> Result<()> {
     out.put_u32(crc);
     fs::create_dir_all(index_dir)?;
     let final_path = path(index_dir, s.base);
-    let tmp = final_path.with_extension("tmp");
+    // A name of its own: two writers of one summary (a broker's background
+    // thread and the recovery of a broker restarted in the same process)
+    // must not rename each other's file away. Both write the same content.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = final_path.with_extension(format!("{}-{n}.tmp", std::process::id()));
     fs::write(&tmp, &out)?;
     fs::File::open(&tmp)?.sync_all()?;
     fs::rename(&tmp, &final_path)?;

@@ -111,6 +111,13 @@ impl Subscription {
                         let (min, _) = c.topic.queue_range(c.queue);
                         if offset < min {
                             // Removed by retention before this group read it.
+                            super::report_retention_skip(
+                                &self.group,
+                                &c.topic.name,
+                                c.queue,
+                                offset,
+                                min,
+                            );
                             c.next = min;
                             if c.committed < min {
                                 c.committed = min;

@@ -11,7 +11,7 @@
 //! only once that copy is durable is the original counted as done.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -58,6 +58,9 @@ pub enum SubEvent {
     },
     /// The member's connection has room for deliveries again.
     Room(MemberId),
+    /// The subscription is forgotten (a broadcast member gone for good):
+    /// the task ends.
+    Forget,
 }
 
 /// A member joining.
@@ -71,6 +74,31 @@ pub struct Join {
     pub orderly: bool,
 }
 
+/// Logs and counts (`mq_retention_skipped_total`, by group and topic) the
+/// messages of a queue that retention deleted before `group` read them:
+/// from queue offset `from` up to the oldest one still stored, `to`.
+pub(crate) fn report_retention_skip(group: &str, topic: &str, queue: u32, from: u64, to: u64) {
+    let skipped = to.saturating_sub(from);
+    if skipped == 0 {
+        return;
+    }
+    tracing::warn!(
+        group,
+        topic,
+        queue,
+        from,
+        to,
+        skipped,
+        "retention deleted messages this group had not consumed: skipping them"
+    );
+    metrics::counter!(
+        "mq_retention_skipped_total",
+        "group" => group.to_string(),
+        "topic" => topic.to_string()
+    )
+    .increment(skipped);
+}
+
 /// Sender side of a subscription.
 #[derive(Clone)]
 pub struct SubscriptionHandle {
@@ -78,11 +106,74 @@ pub struct SubscriptionHandle {
     pub group: String,
     pub topic: String,
     pub tx: mpsc::UnboundedSender<SubEvent>,
+    /// What its live members subscribed with.
+    shape: Arc<Mutex<Shape>>,
+}
+
+/// The subscription every live member of a group shares: its filter and
+/// whether it is orderly. The first member to join sets it; one asking
+/// for another is refused while any member is live (as RocketMQ requires
+/// of a group's members: the same subscription everywhere).
+#[derive(Default)]
+struct Shape {
+    members: usize,
+    filter: String,
+    orderly: bool,
+    /// When the last member left (for forgetting broadcast members).
+    left_at: Option<std::time::Instant>,
 }
 
 impl SubscriptionHandle {
     pub fn send(&self, ev: SubEvent) {
         let _ = self.tx.send(ev);
+    }
+
+    /// Admits a member subscribing with `filter` (orderly or not), or
+    /// refuses it with [`crate::ErrorCode::Conflict`] when the group's live
+    /// members subscribe otherwise.
+    pub fn admit(&self, filter: &Filter, orderly: bool) -> crate::Result<()> {
+        let mut s = self.shape.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted = filter.to_string();
+        if s.members > 0 && (s.filter != wanted || s.orderly != orderly) {
+            let mode = |o: bool| if o { "orderly" } else { "concurrently" };
+            return Err(crate::Error::Refused {
+                code: crate::ErrorCode::Conflict,
+                message: format!(
+                    "group {} consumes {} with {:?} ({}); this member asks for {:?} ({}): \
+                     every member of a group must subscribe alike (stop the others first, \
+                     or use another group)",
+                    self.group,
+                    self.topic,
+                    s.filter,
+                    mode(s.orderly),
+                    wanted,
+                    mode(orderly)
+                ),
+            });
+        }
+        s.members += 1;
+        s.filter = wanted;
+        s.orderly = orderly;
+        s.left_at = None;
+        Ok(())
+    }
+
+    /// A member leaves (its connection closed or it unsubscribed).
+    pub fn leave(&self, member: MemberId) {
+        {
+            let mut s = self.shape.lock().unwrap_or_else(|e| e.into_inner());
+            s.members = s.members.saturating_sub(1);
+            if s.members == 0 {
+                s.left_at = Some(std::time::Instant::now());
+            }
+        }
+        self.send(SubEvent::Leave(member));
+    }
+
+    /// How long it has had no member (`None` while it has one).
+    pub fn unattended_for(&self) -> Option<Duration> {
+        let s = self.shape.lock().unwrap_or_else(|e| e.into_inner());
+        (s.members == 0).then(|| s.left_at.map_or(Duration::MAX, |t| t.elapsed()))
     }
 
     pub async fn status(&self) -> Option<SubStatus> {
@@ -147,7 +238,11 @@ impl Subscription {
             for q in 0..t.queue_count() {
                 let (min, max) = t.queue_range(q);
                 let start = match store.offsets.get(group, &t.name, q) {
-                    Some(o) => o.clamp(min, max),
+                    Some(o) if o < min => {
+                        report_retention_skip(group, &t.name, q, o, min);
+                        min
+                    }
+                    Some(o) => o.min(max),
                     None if is_retry || settings.from == ConsumeFrom::Earliest => min,
                     None => max,
                 };
@@ -186,6 +281,10 @@ impl Subscription {
             group: group.to_string(),
             topic: topic.to_string(),
             tx,
+            shape: Arc::new(Mutex::new(Shape {
+                left_at: Some(std::time::Instant::now()),
+                ..Shape::default()
+            })),
         }
     }
 
@@ -197,8 +296,8 @@ impl Subscription {
             let wake = self.next_wake();
             tokio::select! {
                 ev = self.rx.recv() => match ev {
+                    Some(SubEvent::Forget) | None => break,
                     Some(ev) => self.handle(ev),
-                    None => break,
                 },
                 _ = main_rx.changed() => {}
                 _ = retry_rx.changed() => {}
@@ -206,6 +305,10 @@ impl Subscription {
                 _ = shutdown.cancelled() => break,
             }
             while let Ok(ev) = self.rx.try_recv() {
+                if matches!(ev, SubEvent::Forget) {
+                    tracing::debug!(group = %self.group, "subscription forgotten");
+                    return;
+                }
                 self.handle(ev);
             }
         }
@@ -261,6 +364,7 @@ impl Subscription {
             SubEvent::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            SubEvent::Forget => {}
             SubEvent::Room(member) => {
                 if let Some(m) = self.members.iter_mut().find(|m| m.id == member) {
                     m.waiting_room = false;

@@ -2,16 +2,14 @@
 //! subscription to a topic; deliveries are then pushed on this connection.
 
 use crate::broker::subscription::{Join, SubEvent};
+
 use crate::error::Error;
 use crate::filter::{Filter, MessageSelector};
 use crate::message::validate_topic;
 use crate::protocol::{ConsumeFrom, ConsumeMode, FrameBody};
 use crate::server::connection::ConnState;
 
-/// Joins a group and a broadcast instance name into the name under which
-/// that member's subscription and offsets are kept (`group@instance`; `@`
-/// cannot occur in group names).
-pub const BROADCAST_SEPARATOR: &str = "@";
+use crate::broker::BROADCAST_SEPARATOR;
 
 #[allow(clippy::too_many_arguments)]
 pub fn subscribe(
@@ -43,7 +41,10 @@ pub fn subscribe(
         ConsumeMode::Orderly => (group.to_string(), true),
         ConsumeMode::Clustering => (group.to_string(), false),
     };
-    let sub = state.core.subscription(&group, topic, from);
+    let sub = match state.core.join(&group, topic, from, &filter, orderly) {
+        Ok(sub) => sub,
+        Err(e) => return state.reply_error(request_id, &e),
+    };
     let member = state.core.next_id();
     sub.send(SubEvent::Join(Join {
         member,
@@ -66,7 +67,7 @@ pub fn unsubscribe(state: &mut ConnState, request_id: u64, subscription: u32) {
     state.joined.retain(|(sub, member)| {
         let leaving = sub.id == subscription;
         if leaving {
-            sub.send(SubEvent::Leave(*member));
+            sub.leave(*member);
         }
         !leaving
     });
