@@ -340,3 +340,63 @@ async fn no_message_id_is_handed_out_twice_after_an_async_flush_power_loss() {
     let first = producer.lookup_id(&ids[0]).await.unwrap().unwrap();
     assert_eq!(first.body_text(), "m0");
 }
+
+/// A power loss during a batch's write: its later pages reached the disk,
+/// its earlier ones did not (zeros, as the writer fills ahead). Nothing of
+/// that write was acknowledged (its fsync never returned), and no later
+/// write began; so the broker starts by itself, cutting it, with no
+/// operator setting. Damage followed by a later write is still refused
+/// (`damage_before_valid_records_makes_the_broker_refuse_to_start`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_torn_by_a_power_loss_is_cut_without_any_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), "127.0.0.1:0", &[]).unwrap();
+    let producer = Producer::connect(&broker.addr).await.unwrap();
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        let r = producer
+            .send(Message::new("torn", format!("m{i}")))
+            .await
+            .unwrap();
+        acked.push(r.id);
+    }
+    let batch = (0..20)
+        .map(|i| Message::new("torn", format!("b{i}-{}", "x".repeat(300))))
+        .collect();
+    let batch: Vec<String> = producer
+        .send_batch(batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    broker.kill9();
+    // Its first ten records never reached the disk; the last ten did.
+    let seg = segment_of(dir.path());
+    let base: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let offset = |id: &str| id.parse::<mq::MessageId>().unwrap().offset - base;
+    let mut data = std::fs::read(&seg).unwrap();
+    data[offset(&batch[0]) as usize..offset(&batch[10]) as usize].fill(0);
+    std::fs::write(&seg, &data).unwrap();
+
+    let restarted = BrokerProcess::start(dir.path(), "127.0.0.1:0", &[])
+        .expect("the broker starts without MQ_RECOVERY");
+
+    let producer = Producer::connect(&restarted.addr).await.unwrap();
+    for (i, id) in acked.iter().enumerate() {
+        let m = producer.lookup_id(id).await.unwrap();
+        assert_eq!(m.map(|m| m.body_text()), Some(format!("m{i}")));
+    }
+    for id in &batch {
+        assert!(
+            producer.lookup_id(id).await.unwrap().is_none(),
+            "a record of the torn write was kept: {id}"
+        );
+    }
+    let got = drain(&restarted.addr, "torn", 5, Duration::from_secs(10)).await;
+    let mut bodies: Vec<String> = got.into_keys().collect();
+    bodies.sort();
+    assert_eq!(bodies, vec!["m0", "m1", "m2", "m3", "m4"]);
+    let new = producer.send(Message::new("torn", "new")).await.unwrap();
+    assert!(!batch.contains(&new.id) && !acked.contains(&new.id));
+}

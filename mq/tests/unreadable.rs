@@ -33,8 +33,11 @@ async fn a_damaged_record_is_skipped_and_an_orderly_queue_goes_on() {
     // under the running broker, as a failing disk would.
     let first = dir.path().join("log").join(format!("{:020}.seg", 0));
     let data = std::fs::read(&first).unwrap();
-    let second = 8 + u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
-    let second_len = u32::from_be_bytes(data[second..second + 4].try_into().unwrap()) as usize;
+    // The length word's top bit marks the first record of a write.
+    let len_at =
+        |p: usize| (u32::from_be_bytes(data[p..p + 4].try_into().unwrap()) & !(1 << 31)) as usize;
+    let second = 8 + len_at(0);
+    let second_len = len_at(second);
     let at = second + 8 + second_len - 10;
     {
         use std::os::unix::fs::FileExt;

@@ -327,7 +327,13 @@ impl Writer {
                     .or_insert_with(|| item.topic.queue_range(item.queue).1);
                 next.insert(key, queue_offset + 1);
                 patch_record(&mut item.record, queue_offset, now);
-                buf.put_u32(item.record.len() as u32);
+                // The first record of each write is marked (see `recovery`).
+                let start = if buf.is_empty() {
+                    super::segment::WRITE_START
+                } else {
+                    0
+                };
+                buf.put_u32(item.record.len() as u32 | start);
                 buf.put_u32(crc32c::crc32c(&item.record));
                 buf.put_slice(&item.record);
                 out.push(Appended {

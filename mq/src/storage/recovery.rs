@@ -2,10 +2,17 @@
 //! verifies each record's checksum, cuts off a torn or corrupt tail of the
 //! last segment, and rebuilds the queue and key indexes.
 //!
-//! Damage that is not a torn tail — a bad record followed by good ones, a bad
-//! record in an older segment, overlapping segments, queue offsets out of
-//! sequence, an unknown format — means the directory cannot be trusted: the
-//! broker refuses to start and says why, rather than guess.
+//! A power loss can also persist a write's pages out of order: valid records
+//! after a bad one. The first record of each write is marked (see
+//! `segment::WRITE_START`), and a write only begins once the one before it
+//! was fsynced; so when no valid record after the damage begins a write,
+//! all of it belongs to the damaged write, which was never acknowledged,
+//! and it is cut like a torn tail.
+//!
+//! Damage that is not a torn write — a bad record followed by a later
+//! write, a bad record in an older segment, overlapping segments, queue
+//! offsets out of sequence, an unknown format — means the directory cannot
+//! be trusted: the broker refuses to start and says why, rather than guess.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -15,7 +22,7 @@ use bytes::Bytes;
 
 use super::index::{IndexEntry, KeyIndex, QueueEntries, Topic, TopicTable, is_scheduling_topic};
 use super::segment::{RECORD_HEADER, Segment, sync_dir};
-use super::summary::{self, RecordMeta, record_at};
+use super::summary::{self, RecordMeta, record_at, starts_write};
 use crate::error::{Error, Result};
 
 const META_FILE: &str = "meta.json";
@@ -155,13 +162,26 @@ pub fn recover(
                     path.display()
                 )));
             }
-            if let Some(p) = find_valid_record_after(&data, good_len as usize + 1) {
+            let later = valid_records_after(&data, good_len as usize + 1);
+            let later_write = later.iter().find(|&&p| starts_write(&data, p));
+            if let (Some(&p), None) = (later.first(), later_write) {
+                // Valid records follow the damage but no later write began:
+                // they belong to the write the damage is in, which was never
+                // fsynced (the next write only starts after that) and so never
+                // acknowledged — a power loss persisted its pages out of order.
+                tracing::warn!(
+                    at,
+                    first_valid_after = base + p as u64,
+                    "cutting a write torn by a power loss (valid records after the damage \
+                     belong to the same unacknowledged write)"
+                );
+            } else if let Some(&p) = later_write {
                 if !cut_damaged_tail {
                     return Err(untrusted(format!(
-                        "corrupt record at log offset {at} in {} is followed by a valid record at {}: \
-                         this is damage, not a torn write. If the machine lost power, the tail may be \
-                         an unsynced write: restart with MQ_RECOVERY=truncate to cut the log at {at} \
-                         (records after it are lost)",
+                        "corrupt record at log offset {at} in {} is followed by a valid record at {} \
+                         that begins a later write: this is damage, not a torn write (a write starts \
+                         only after the one before it was fsynced). Restart with MQ_RECOVERY=truncate \
+                         to cut the log at {at} (records after it are lost)",
                         path.display(),
                         base + p as u64
                     )));
@@ -272,12 +292,22 @@ impl IndexBuilder {
     }
 }
 
-/// Looks for any valid record starting at or after `from` (slow; only run
-/// after a bad record was found, to tell a torn tail from damage).
-fn find_valid_record_after(data: &[u8], from: usize) -> Option<usize> {
-    (from..data.len().saturating_sub(RECORD_HEADER)).find(|&p| {
+/// Every valid record starting at or after `from`, found by trying each
+/// position (slow; only run after a bad record was found, to tell a torn
+/// write from damage).
+fn valid_records_after(data: &[u8], from: usize) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut p = from;
+    while p + RECORD_HEADER < data.len() {
         // Cheap pre-check on version and kind bytes before computing a checksum.
-        data.get(p + RECORD_HEADER..p + RECORD_HEADER + 2) == Some(&[1, 1])
-            && record_at(data, p).is_some()
-    })
+        let plausible = data.get(p + RECORD_HEADER..p + RECORD_HEADER + 2) == Some(&[1, 1]);
+        match plausible.then(|| record_at(data, p)).flatten() {
+            Some(len) => {
+                found.push(p);
+                p += RECORD_HEADER + len;
+            }
+            None => p += 1,
+        }
+    }
+    found
 }

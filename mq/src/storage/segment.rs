@@ -14,6 +14,17 @@ use crate::error::{Error, Result};
 
 /// Bytes in front of each record payload: length and checksum.
 pub const RECORD_HEADER: usize = 8;
+/// Set in the length word of the first record of each write the log writer
+/// makes (after the previous one was fsynced): recovery tells a write torn by
+/// a power loss from damage by it (see `recovery`). Payload lengths stay far
+/// below this bit.
+pub const WRITE_START: u32 = 0x8000_0000;
+
+/// The payload length in a record's length word, and whether the record
+/// starts a write.
+pub fn split_length(word: u32) -> (usize, bool) {
+    ((word & !WRITE_START) as usize, word & WRITE_START != 0)
+}
 /// Zeros written ahead of the data at a time.
 const PREALLOC_CHUNK: u64 = 4 * 1024 * 1024;
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
@@ -160,7 +171,10 @@ impl Segment {
         }
         let mut head = [0u8; RECORD_HEADER];
         self.file.read_exact_at(&mut head, pos)?;
-        let len = u32::from_be_bytes(head[0..4].try_into().unwrap_or_default()) as u64;
+        let (len, _) = split_length(u32::from_be_bytes(
+            head[0..4].try_into().unwrap_or_default(),
+        ));
+        let len = len as u64;
         let crc = u32::from_be_bytes(head[4..8].try_into().unwrap_or_default());
         if len == 0 || pos + RECORD_HEADER as u64 + len > end {
             return Err(Error::Invalid(format!(

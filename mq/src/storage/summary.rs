@@ -67,13 +67,22 @@ pub fn path(index_dir: &Path, base: u64) -> PathBuf {
 /// The payload length of a valid record at `pos`, if there is one.
 pub fn record_at(data: &[u8], pos: usize) -> Option<usize> {
     let head = data.get(pos..pos + RECORD_HEADER)?;
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let (len, _) =
+        super::segment::split_length(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
     let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
     if len == 0 || len > MAX_RECORD {
         return None;
     }
     let payload = data.get(pos + RECORD_HEADER..pos + RECORD_HEADER + len)?;
     (crc32c::crc32c(payload) == crc).then_some(len)
+}
+
+/// Whether the valid record at `pos` starts a write (see
+/// [`super::segment::WRITE_START`]).
+pub fn starts_write(data: &[u8], pos: usize) -> bool {
+    data.get(pos..pos + 4).is_some_and(|w| {
+        super::segment::split_length(u32::from_be_bytes([w[0], w[1], w[2], w[3]])).1
+    })
 }
 
 /// Scans a segment's records up to the first invalid one (checksums
