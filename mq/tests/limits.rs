@@ -123,3 +123,112 @@ async fn a_delay_that_overflows_the_clock_is_refused() {
     producer.send(Message::new("late", "fine")).await.unwrap();
     broker.shutdown().await;
 }
+
+/// Look-up by key is paged: the client and the admin API walk every message
+/// of a hot key, newest page first, each page within one frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_up_by_key_pages_through_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    for chunk in 0..25 {
+        let batch = (0..100)
+            .map(|i| Message::new("keyed", format!("{}", chunk * 100 + i)).with_key("hot"))
+            .collect();
+        producer.send_batch(batch).await.unwrap();
+    }
+
+    // The client, 1000 at a time.
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = producer
+            .lookup_key_page("keyed", "hot", before, 1000)
+            .await
+            .unwrap();
+        pages.push(page.messages.len());
+        let mut bodies: Vec<u32> = page
+            .messages
+            .iter()
+            .map(|m| m.body_text().parse().unwrap())
+            .collect();
+        bodies.reverse();
+        before = page.next_before;
+        if pages.len() == 1 {
+            assert_eq!(bodies.first(), Some(&2499), "the first page is the newest");
+        }
+        if before.is_none() {
+            assert_eq!(bodies.last(), Some(&0), "the last page ends at the oldest");
+            break;
+        }
+        assert!(pages.len() < 10, "pages never end");
+    }
+    assert_eq!(pages, vec![1000, 1000, 500]);
+
+    // The admin API, 700 at a time, following x-next-before.
+    let admin = broker.admin_addr.to_string();
+    let mut seen = Vec::new();
+    let mut url = format!("http://{admin}/messages?topic=keyed&key=hot&limit=700");
+    loop {
+        let r = reqwest::get(&url).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let next = r
+            .headers()
+            .get("x-next-before")
+            .map(|v| v.to_str().unwrap().to_string());
+        let page: Vec<serde_json::Value> = r.json().await.unwrap();
+        assert!(page.len() <= 700);
+        let mut bodies: Vec<u32> = page
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().parse().unwrap())
+            .collect();
+        bodies.reverse();
+        seen.extend(bodies);
+        match next {
+            Some(b) => {
+                url = format!("http://{admin}/messages?topic=keyed&key=hot&limit=700&before={b}")
+            }
+            None => break,
+        }
+    }
+    let expected: Vec<u32> = (0..2500).rev().collect();
+    assert_eq!(seen, expected);
+    let bad = reqwest::get(format!(
+        "http://{admin}/messages?topic=keyed&key=hot&limit=0"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 400);
+    broker.shutdown().await;
+}
+
+/// A page holds what fits one frame: three 3 MiB messages take two pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_large_messages_stays_within_one_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let producer = Producer::connect(&broker.addr.to_string()).await.unwrap();
+    for i in 0..3u8 {
+        let body = vec![b'a' + i; 3 << 20];
+        producer
+            .send(Message::new("large", body).with_key("big"))
+            .await
+            .unwrap();
+    }
+
+    let first = producer
+        .lookup_key_page("large", "big", None, 1000)
+        .await
+        .unwrap();
+    let second = producer
+        .lookup_key_page("large", "big", first.next_before, 1000)
+        .await
+        .unwrap();
+
+    let firsts =
+        |p: &mq::client::KeyPage| -> Vec<u8> { p.messages.iter().map(|m| m.body[0]).collect() };
+    assert_eq!(firsts(&first), vec![b'b', b'c']);
+    assert_eq!(firsts(&second), vec![b'a']);
+    assert_eq!(second.next_before, None);
+    broker.shutdown().await;
+}

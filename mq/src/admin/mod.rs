@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use crate::broker::BrokerCore;
 use crate::error::{Error, ErrorCode};
 use crate::message::MessageId;
+use crate::storage::MAX_LOOKUP_MESSAGES;
 use crate::storage::index::{DELAY_TOPIC, DLQ_PREFIX, HALF_TOPIC, RETRY_PREFIX, TXN_OP_TOPIC};
 
 type Core = State<Arc<BrokerCore>>;
@@ -229,26 +230,48 @@ struct KeyQuery {
     since_ms: Option<u64>,
     until_ms: Option<u64>,
     limit: Option<usize>,
+    /// With `key`: only messages stored before this log offset (the
+    /// `x-next-before` header of the previous page).
+    before: Option<u64>,
 }
 
 async fn messages_by_key(
     State(core): Core,
     Query(q): Query<KeyQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     if let (Some(topic), None) = (&q.topic, &q.key) {
         let until = q.until_ms.unwrap_or(u64::MAX);
         let since = q.since_ms.unwrap_or(0);
-        return browse::by_time(&core, topic, since, until, q.limit.unwrap_or(50)).await;
+        return browse::by_time(&core, topic, since, until, q.limit.unwrap_or(50))
+            .await
+            .map(IntoResponse::into_response);
     }
     let (Some(topic), Some(key)) = (q.topic, q.key) else {
         return Err(ApiError(Error::Invalid(
             "query parameter topic is required (with key, or a time range)".into(),
         )));
     };
-    let found = core.store.find_by_key(&topic, &key).await?;
-    Ok(Json(Value::Array(
-        found.iter().map(|m| m.to_json()).collect(),
-    )))
+    let limit = q.limit.unwrap_or(MAX_LOOKUP_MESSAGES);
+    if limit == 0 || limit > MAX_LOOKUP_MESSAGES {
+        return Err(ApiError(Error::Invalid(format!(
+            "limit must be 1-{MAX_LOOKUP_MESSAGES}"
+        ))));
+    }
+    let (found, next_before) = core
+        .store
+        .find_raw_by_key_page(&topic, &key, q.before.unwrap_or(u64::MAX), limit)
+        .await?;
+    let mut messages = Vec::with_capacity(found.len());
+    for (offset, raw) in &found {
+        let m = crate::message::decode_record(raw, core.store.instance, *offset)?;
+        messages.push(m.to_json());
+    }
+    // The next, older page: `?before=` this (absent when there is none).
+    let mut headers = axum::http::HeaderMap::new();
+    if next_before > 0 {
+        headers.insert("x-next-before", next_before.into());
+    }
+    Ok((headers, Json(Value::Array(messages))).into_response())
 }
 
 /// `?from=` (queue offset in the dead letter queue) and `?limit=` page the list.

@@ -11,7 +11,7 @@ mod transaction;
 use std::time::Duration;
 
 pub use consumer::{ConsumeResult, Consumer, ConsumerConfig};
-pub use producer::{PendingSend, Producer};
+pub use producer::{KeyPage, PendingSend, Producer};
 pub use transaction::{LocalOutcome, TransactionChecker, TransactionProducer};
 
 use crate::error::{Error, Result};

@@ -106,6 +106,38 @@ impl Producer {
         .await
     }
 
+    /// One page of the messages of `topic` with `key`, oldest first: the
+    /// newest at most `limit` (up to 1000, and what fits one frame) stored
+    /// before `before` (`None`: the newest). Pass the answer's `next_before`
+    /// to get the next, older page.
+    pub async fn lookup_key_page(
+        &self,
+        topic: &str,
+        key: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<KeyPage> {
+        let body = FrameBody::LookupKeyPage {
+            topic: topic.to_string(),
+            key: key.to_string(),
+            before: before.unwrap_or(u64::MAX),
+            limit,
+        };
+        match self.conn.link().await?.request(body).await? {
+            FrameBody::KeyPage {
+                messages,
+                next_before,
+            } => Ok(KeyPage {
+                messages: messages
+                    .iter()
+                    .map(|(instance, offset, record)| decode_record(record, *instance, *offset))
+                    .collect::<Result<_>>()?,
+                next_before: (next_before > 0).then_some(next_before),
+            }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     async fn lookup(&self, body: FrameBody) -> Result<Vec<StoredMessage>> {
         match self.conn.link().await?.request(body).await? {
             FrameBody::Messages(items) => items
@@ -119,6 +151,15 @@ impl Producer {
     pub async fn close(&self) {
         self.conn.close().await;
     }
+}
+
+/// One page of a look-up by key (see [`Producer::lookup_key_page`]).
+#[derive(Debug, Clone)]
+pub struct KeyPage {
+    /// Oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// Where the next, older page ends; `None` when there is none.
+    pub next_before: Option<u64>,
 }
 
 fn prepare(mut m: Message) -> Result<Message> {

@@ -20,6 +20,7 @@ pub mod kind {
     pub const RELEASE: u8 = 0x24;
     pub const LOOKUP_ID: u8 = 0x30;
     pub const LOOKUP_KEY: u8 = 0x31;
+    pub const LOOKUP_KEY_PAGE: u8 = 0x32;
     pub const END_TXN: u8 = 0x40;
     pub const SEND_HALF: u8 = 0x41;
     pub const DONE: u8 = 0x81;
@@ -29,6 +30,7 @@ pub mod kind {
     pub const SUBSCRIBED: u8 = 0xA0;
     pub const DELIVER: u8 = 0xA1;
     pub const MESSAGES: u8 = 0xB0;
+    pub const KEY_PAGE: u8 = 0xB1;
     pub const CHECK_TXN: u8 = 0xC0;
     pub const ERROR: u8 = 0xFF;
 }
@@ -181,6 +183,15 @@ pub enum FrameBody {
         topic: String,
         key: String,
     },
+    /// One page of the messages of `topic` with `key`: the newest at most
+    /// `limit` whose log offset is below `before` (`u64::MAX`: the newest),
+    /// within one frame. Answered with `KeyPage`.
+    LookupKeyPage {
+        topic: String,
+        key: String,
+        before: u64,
+        limit: u32,
+    },
 
     Done,
     Pong,
@@ -208,6 +219,13 @@ pub enum FrameBody {
     },
     /// Look-up answers: raw records as in `Deliver`.
     Messages(Vec<(u64, u64, Bytes)>),
+    /// Answer to `LookupKeyPage`: raw records as in `Messages`, oldest
+    /// first, and where the next (older) page ends: ask again with
+    /// `before: next_before`; 0 when there is nothing older.
+    KeyPage {
+        messages: Vec<(u64, u64, Bytes)>,
+        next_before: u64,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -232,6 +250,7 @@ impl FrameBody {
             Release { .. } => kind::RELEASE,
             LookupId { .. } => kind::LOOKUP_ID,
             LookupKey { .. } => kind::LOOKUP_KEY,
+            LookupKeyPage { .. } => kind::LOOKUP_KEY_PAGE,
             Done => kind::DONE,
             Pong => kind::PONG,
             SendOk(_) => kind::SEND_OK,
@@ -239,6 +258,7 @@ impl FrameBody {
             Subscribed { .. } => kind::SUBSCRIBED,
             Deliver { .. } => kind::DELIVER,
             Messages(_) => kind::MESSAGES,
+            KeyPage { .. } => kind::KEY_PAGE,
             Error { .. } => kind::ERROR,
         }
     }
@@ -339,6 +359,17 @@ impl FrameBody {
                 out.put_str16(topic);
                 out.put_str16(key);
             }
+            LookupKeyPage {
+                topic,
+                key,
+                before,
+                limit,
+            } => {
+                out.put_str16(topic);
+                out.put_str16(key);
+                out.put_u64(*before);
+                out.put_u32(*limit);
+            }
             SendOk(r) => put_receipt(out, r),
             SendBatchOk(rs) => {
                 out.put_u32(rs.len() as u32);
@@ -360,13 +391,13 @@ impl FrameBody {
                 out.put_u64(*log_offset);
                 out.put_bytes32(record);
             }
-            Messages(items) => {
-                out.put_u32(items.len() as u32);
-                for (instance, log_offset, record) in items {
-                    out.put_u64(*instance);
-                    out.put_u64(*log_offset);
-                    out.put_bytes32(record);
-                }
+            Messages(items) => put_records(out, items),
+            KeyPage {
+                messages,
+                next_before,
+            } => {
+                put_records(out, messages);
+                out.put_u64(*next_before);
             }
             Error { code, message } => {
                 out.put_u16(code.as_u16());
@@ -456,6 +487,12 @@ impl FrameBody {
                 topic: r.str16()?,
                 key: r.str16()?,
             },
+            kind::LOOKUP_KEY_PAGE => LookupKeyPage {
+                topic: r.str16()?,
+                key: r.str16()?,
+                before: r.u64()?,
+                limit: r.u32()?,
+            },
             kind::SEND_OK => SendOk(get_receipt(r)?),
             kind::SEND_BATCH_OK => {
                 let n = r.u32()? as usize;
@@ -473,17 +510,11 @@ impl FrameBody {
                 log_offset: r.u64()?,
                 record: whole.slice_ref(r.bytes32()?),
             },
-            kind::MESSAGES => {
-                let n = r.u32()? as usize;
-                check_count(n, r.remaining(), 20)?;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let instance = r.u64()?;
-                    let offset = r.u64()?;
-                    items.push((instance, offset, whole.slice_ref(r.bytes32()?)));
-                }
-                Messages(items)
-            }
+            kind::MESSAGES => Messages(get_records(r, whole)?),
+            kind::KEY_PAGE => KeyPage {
+                messages: get_records(r, whole)?,
+                next_before: r.u64()?,
+            },
             kind::ERROR => Error {
                 code: ErrorCode::from_u16(r.u16()?),
                 message: r.str16()?,
@@ -497,6 +528,27 @@ impl FrameBody {
         r.finish()?;
         Ok(body)
     }
+}
+
+fn put_records(out: &mut BytesMut, items: &[(u64, u64, Bytes)]) {
+    out.put_u32(items.len() as u32);
+    for (instance, log_offset, record) in items {
+        out.put_u64(*instance);
+        out.put_u64(*log_offset);
+        out.put_bytes32(record);
+    }
+}
+
+fn get_records(r: &mut WireReader<'_>, whole: &Bytes) -> Result<Vec<(u64, u64, Bytes)>> {
+    let n = r.u32()? as usize;
+    check_count(n, r.remaining(), 20)?;
+    let mut items = Vec::with_capacity(n);
+    for _ in 0..n {
+        let instance = r.u64()?;
+        let offset = r.u64()?;
+        items.push((instance, offset, whole.slice_ref(r.bytes32()?)));
+    }
+    Ok(items)
 }
 
 fn check_count(n: usize, remaining: usize, min_each: usize) -> Result<()> {

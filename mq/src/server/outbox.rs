@@ -73,9 +73,10 @@ pub fn outbox(limit: usize) -> (Outbox, OutboxReceiver) {
 pub fn weight(body: &FrameBody) -> usize {
     match body {
         FrameBody::Deliver { record, .. } => SMALL_FRAME + record.len(),
-        FrameBody::Messages(found) => {
-            SMALL_FRAME + found.iter().map(|(_, _, r)| r.len() + 16).sum::<usize>()
-        }
+        FrameBody::Messages(found)
+        | FrameBody::KeyPage {
+            messages: found, ..
+        } => SMALL_FRAME + found.iter().map(|(_, _, r)| r.len() + 16).sum::<usize>(),
         FrameBody::SendBatchOk(receipts) => SMALL_FRAME + receipts.len() * 48,
         _ => SMALL_FRAME,
     }

@@ -230,6 +230,29 @@ impl KeyIndex {
             .unwrap_or_default()
     }
 
+    /// The newest `limit` log offsets below `before` of messages of `topic`
+    /// with `key`, oldest first, and whether older ones remain.
+    pub fn find_before(
+        &self,
+        topic: &str,
+        key: &str,
+        before: u64,
+        limit: usize,
+    ) -> (Vec<u64>, bool) {
+        let map = self
+            .shard(topic, key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match map.get(&(topic.to_string(), key.to_string())) {
+            Some(v) => {
+                let end = v.partition_point(|&o| o < before);
+                let start = end.saturating_sub(limit);
+                (v[start..end].to_vec(), start > 0)
+            }
+            None => (Vec::new(), false),
+        }
+    }
+
     /// Drops offsets below `first_offset`, one shard at a time.
     pub fn trim_below(&self, first_offset: u64) {
         for shard in &self.shards {

@@ -288,6 +288,48 @@ impl Store {
         Ok(found)
     }
 
+    /// One page of the messages of `topic` carrying `key`: the newest at
+    /// most `limit` (capped at [`MAX_LOOKUP_MESSAGES`]) with a log offset
+    /// below `before` that fit one reply ([`MAX_RECORD_BYTES`] in all),
+    /// oldest first, as (log offset, raw record); and the `before` of the
+    /// next, older page (0: none). Unreadable ones are skipped.
+    pub async fn find_raw_by_key_page(
+        &self,
+        topic: &str,
+        key: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<(Vec<(u64, bytes::Bytes)>, u64)> {
+        let limit = limit.clamp(1, MAX_LOOKUP_MESSAGES);
+        let (offsets, older) = self.keys.find_before(topic, key, before, limit);
+        let mut found = Vec::new();
+        let mut bytes = 0usize;
+        // Where the next page ends: below the oldest offset looked at.
+        let mut next = if older {
+            offsets.first().copied()
+        } else {
+            None
+        };
+        'pages: for page in offsets.rchunks(16) {
+            let read = self.read_each(page.to_vec()).await?;
+            for (raw, &off) in read.into_iter().zip(page).rev() {
+                match raw {
+                    Ok(raw) => {
+                        if bytes + raw.len() > MAX_RECORD_BYTES && !found.is_empty() {
+                            next = Some(off + 1); // full: this one starts the next page
+                            break 'pages;
+                        }
+                        bytes += raw.len();
+                        found.push((off, raw));
+                    }
+                    Err(e) => report_unreadable(off, "message by key", &e),
+                }
+            }
+        }
+        found.reverse();
+        Ok((found, next.unwrap_or(0)))
+    }
+
     /// Messages of `topic` carrying `key`, oldest first (bounded as
     /// [`Store::find_raw_by_key`]).
     pub async fn find_by_key(&self, topic: &str, key: &str) -> Result<Vec<StoredMessage>> {

@@ -43,6 +43,37 @@ pub fn by_key(
     });
 }
 
+/// `by_key_page`'s request: topic, key, before, limit.
+type PageRequest = (String, String, u64, u32);
+
+pub fn by_key_page(
+    state: &ConnState,
+    request_id: u64,
+    (topic, key, before, limit): PageRequest,
+    permit: OwnedSemaphorePermit,
+) {
+    let (core, out) = (state.core.clone(), state.out.clone());
+    tokio::spawn(async move {
+        let _permit = permit;
+        let instance = core.store.instance;
+        let body = match core
+            .store
+            .find_raw_by_key_page(&topic, &key, before, limit as usize)
+            .await
+        {
+            Ok((found, next_before)) => FrameBody::KeyPage {
+                messages: found.into_iter().map(|(o, r)| (instance, o, r)).collect(),
+                next_before,
+            },
+            Err(e) => FrameBody::Error {
+                code: e.code(),
+                message: e.to_string(),
+            },
+        };
+        let _ = out.send(Frame { request_id, body });
+    });
+}
+
 fn reply(
     out: &crate::server::outbox::Outbox,
     request_id: u64,

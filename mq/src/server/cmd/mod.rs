@@ -98,6 +98,12 @@ pub fn handle(state: &mut ConnState, frame: Frame, permit: OwnedSemaphorePermit)
         ),
         FrameBody::LookupId { id: msg_id } => lookup::by_id(state, id, msg_id, permit),
         FrameBody::LookupKey { topic, key } => lookup::by_key(state, id, topic, key, permit),
+        FrameBody::LookupKeyPage {
+            topic,
+            key,
+            before,
+            limit,
+        } => lookup::by_key_page(state, id, (topic, key, before, limit), permit),
         other => state.reply_error(
             id,
             &Error::Invalid(format!(
