@@ -25,6 +25,7 @@ use std::{sync::Arc, time::Duration};
 
 use sqlx::{Acquire, MySqlConnection};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     bus::{Bus, ConsumeResult, Delivery},
@@ -110,7 +111,8 @@ impl ConsumerLog {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.try_once(consumer, message).await {
+            let span = crate::db::transaction_span(&format!("consumer log {}", self.group));
+            match self.try_once(consumer, message).instrument(span).await {
                 Ok(Some(effect)) => {
                     consumer.after_commit(effect).await;
                     crate::cancelled_orders::observe_compensation(
@@ -245,13 +247,15 @@ pub fn spawn_consumer<C: Consume>(runtime: &mut Runtime, subscription: Subscript
     let bus = runtime.bus.clone();
     let shutdown = runtime.shutdown.clone();
     let name = format!("consumer {}", subscription.group);
+    let service = runtime.service().binary();
     runtime.spawn_task(
         name,
-        run_consumer(db, bus, subscription, consumer, shutdown),
+        run_consumer(service, db, bus, subscription, consumer, shutdown),
     );
 }
 
 async fn run_consumer<C: Consume>(
+    service: &'static str,
     db: Database,
     bus: Bus,
     subscription: Subscription,
@@ -266,7 +270,11 @@ async fn run_consumer<C: Consume>(
     let consumer = Arc::new(consumer);
     let handler = move |message: Delivery| {
         let (log, consumer) = (log.clone(), consumer.clone());
-        async move { log.handle(&*consumer, &message).await.consume_result() }
+        async move {
+            // The bus runs each delivery in its consume span.
+            crate::telemetry::mark_service(&tracing::Span::current(), service);
+            log.handle(&*consumer, &message).await.consume_result()
+        }
     };
     let mut delay = Duration::from_millis(100);
     let running = loop {

@@ -128,6 +128,14 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one attempt to reach the server (to create the schema) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The span of one local transaction, `name` saying which (`db tx <name>` in a trace):
+/// run the transaction's future `.instrument(transaction_span(…))`.
+pub fn transaction_span(name: &str) -> tracing::Span {
+    tracing::info_span!("transaction", otel.name = %format_args!("db tx {name}"),
+        otel.kind = "client", db.system.name = "mariadb", db.operation.name = "transaction",
+        shop.transaction = name)
+}
+
 /// The service's database: a lazy pool and whether its schema is ready.
 #[derive(Clone, Debug)]
 pub struct Database {

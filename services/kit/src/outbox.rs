@@ -147,6 +147,9 @@ impl Outbox {
         if let Some(id) = current_request_id() {
             properties.insert(REQUEST_ID_PROPERTY.to_owned(), id);
         }
+        // Sent later, from another task: the row keeps the writer's trace context, so
+        // the send and its consumers belong to the writer's trace.
+        crate::telemetry::inject_properties(&tracing::Span::current(), &mut properties);
         let properties = serde_json::to_string(&properties).expect("a map of strings");
         let done = sqlx::query(
             r"insert into trade_mq_producer_temp

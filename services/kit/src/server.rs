@@ -274,10 +274,11 @@ pub trait ShopApp: Sized + Send + 'static {
     fn into_server(self) -> Server;
 }
 
-/// What a service's `main` does: tracing, settings from the environment, build, run
-/// until SIGTERM/ctrl-c.
+/// What a service's `main` does: tracing (and trace export, when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set), settings from the environment, build, run
+/// until SIGTERM/ctrl-c, then flush the spans not exported yet.
 pub async fn run_main<A: ShopApp>() -> anyhow::Result<()> {
-    crate::telemetry::init();
+    let _telemetry = crate::telemetry::init(A::SERVICE);
     let settings = Settings::from_env(A::SERVICE).context("reading settings")?;
     let app = A::build(settings)
         .await

@@ -1,27 +1,145 @@
-//! Tracing set-up: human-readable lines on stderr, filtered by `RUST_LOG`.
+//! Tracing set-up: human-readable lines on stderr, filtered by `RUST_LOG`, and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OpenTelemetry spans exported over OTLP.
 //!
 //! Each request runs in a span carrying its `request_id` (see [`crate::http::observe`]),
 //! so every line logged while handling it names the request. Tests stay quiet unless
 //! `TEST_LOG` is set.
+//!
+//! One trace per order: the W3C `traceparent` travels in HTTP headers (the request
+//! middleware continues the caller's trace, the clients inject the call's span) and
+//! in message properties (the bus's send injects the producer's span, its consume
+//! continues it; the outbox keeps the writer's context on the row until it is sent).
+//! The helpers here do the injecting and extracting; nothing outside the kit calls
+//! them. Without an exporter the spans are plain `tracing` spans and the helpers
+//! carry nothing.
 
-use std::{io::IsTerminal, sync::Once};
+use std::{collections::BTreeMap, io::IsTerminal, sync::Once};
 
-use tracing_subscriber::{EnvFilter, fmt};
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapPropagator},
+    trace::{TraceContextExt, TracerProvider as _},
+};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::Targets, fmt, layer::SubscriberExt, util::SubscriberInitExt,
+};
+
+use crate::settings::Service;
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn,hyper=warn,tower_http=warn";
+
+/// The W3C trace context header and message property.
+pub const TRACEPARENT: &str = "traceparent";
+/// The span attribute naming the service a span belongs to (the resource's
+/// `service.name` says it too, but in-process tests run the five services in one
+/// process, under one resource).
+pub const SERVICE_ATTRIBUTE: &str = "shop.service";
 
 fn filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
 }
 
-/// For a service's `main`: logs to stderr at `RUST_LOG` (default `info`).
-pub fn init() {
-    // A second call (or another subscriber) is not an error worth stopping for.
-    let _ = fmt()
-        .with_env_filter(filter())
+/// What is exported: the kit's and the services' spans (and the events logged in
+/// them), whatever `RUST_LOG` says for the terminal.
+fn exported() -> Targets {
+    Targets::new()
+        .with_target("shop_kit", tracing::Level::INFO)
+        .with_target("order_svc", tracing::Level::INFO)
+        .with_target("goods_svc", tracing::Level::INFO)
+        .with_target("coupon_svc", tracing::Level::INFO)
+        .with_target("user_svc", tracing::Level::INFO)
+        .with_target("pay_svc", tracing::Level::INFO)
+}
+
+/// Keeps the exporter running; dropping it flushes the spans not exported yet.
+#[must_use = "dropping the guard stops exporting"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("exporting the last spans failed: {error}");
+        }
+    }
+}
+
+/// `OTEL_SERVICE_NAME`, else the service's binary name.
+pub fn service_name(service: Service) -> String {
+    std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| service.binary().to_owned())
+}
+
+/// Whether `OTEL_EXPORTER_OTLP_ENDPOINT` asks for spans to be exported.
+pub fn otlp_enabled() -> bool {
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// For a service's `main`: logs to stderr at `RUST_LOG` (default `info`) and, when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set, exports spans over OTLP/HTTP (protobuf) as
+/// `OTEL_SERVICE_NAME` (default: the service's name). Keep the guard for the life of
+/// the process.
+pub fn init(service: Service) -> Telemetry {
+    let logs = fmt::layer()
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter());
+    if !otlp_enabled() {
+        // A second call (or another subscriber) is not an error worth stopping for.
+        let _ = tracing_subscriber::registry().with(logs).try_init();
+        return Telemetry { provider: None };
+    }
+    let name = service_name(service);
+    let provider = match otlp_provider(&name) {
+        Ok(provider) => provider,
+        Err(error) => {
+            let _ = tracing_subscriber::registry().with(logs).try_init();
+            tracing::error!(%error, "cannot export traces over OTLP; tracing stays local");
+            return Telemetry { provider: None };
+        }
+    };
+    let spans = otel_layer(&provider);
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
         .try_init();
+    tracing::info!(service_name = %name, "exporting traces over OTLP");
+    Telemetry {
+        provider: Some(provider),
+    }
+}
+
+fn otlp_provider(name: &str) -> anyhow::Result<SdkTracerProvider> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(name.to_owned())
+                .build(),
+        )
+        .build())
+}
+
+/// The layer turning the exported targets' spans into OpenTelemetry spans of
+/// `provider`.
+fn otel_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("shop"))
+        .with_filter(exported())
 }
 
 /// For tests: silent unless `TEST_LOG` is set; safe to call from every test.
@@ -35,4 +153,110 @@ pub fn init_for_tests() {
                 .try_init();
         }
     });
+}
+
+/// For a test that looks at spans: the process's spans go to `provider` (an
+/// in-memory exporter's, say), and log lines to the test's output when `TEST_LOG`
+/// is set. Call it before anything else sets up tracing; `false` when something did.
+pub fn init_for_tests_with(provider: &SdkTracerProvider) -> bool {
+    let logs = std::env::var_os("TEST_LOG")
+        .is_some()
+        .then(|| fmt::layer().with_test_writer().with_filter(filter()));
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(otel_layer(provider))
+        .try_init()
+        .is_ok()
+}
+
+/// Makes `span` continue the trace of `parent` when that names a remote span (an
+/// incoming `traceparent`); otherwise `span` keeps its place under the current span.
+fn continue_trace(span: &Span, parent: Context) {
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// The span context of `span`, as a W3C `traceparent` (none without an exporter).
+fn inject(span: &Span, carrier: &mut dyn Injector) {
+    let context = span.context();
+    if context.span().span_context().is_valid() {
+        TraceContextPropagator::new().inject_context(&context, carrier);
+    }
+}
+
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+struct HeadersMut<'a>(&'a mut axum::http::HeaderMap);
+
+impl Injector for HeadersMut<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(key.as_bytes()),
+            axum::http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+struct Properties<'a>(&'a BTreeMap<String, String>);
+
+impl Extractor for Properties<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+struct PropertiesMut<'a>(&'a mut BTreeMap<String, String>);
+
+impl Injector for PropertiesMut<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+/// An incoming request: `span` continues the caller's trace (`traceparent`).
+pub fn continue_from_headers(span: &Span, headers: &axum::http::HeaderMap) {
+    continue_trace(
+        span,
+        TraceContextPropagator::new().extract(&Headers(headers)),
+    );
+}
+
+/// An outgoing call: its `traceparent` names `span`.
+pub fn inject_headers(span: &Span, headers: &mut axum::http::HeaderMap) {
+    inject(span, &mut HeadersMut(headers));
+}
+
+/// A delivered message: `span` continues the producer's trace.
+pub fn continue_from_properties(span: &Span, properties: &BTreeMap<String, String>) {
+    continue_trace(
+        span,
+        TraceContextPropagator::new().extract(&Properties(properties)),
+    );
+}
+
+/// A message to send (or to keep until it is sent): its `traceparent` names `span`.
+pub fn inject_properties(span: &Span, properties: &mut BTreeMap<String, String>) {
+    inject(span, &mut PropertiesMut(properties));
+}
+
+/// Names the service `span` belongs to (an attribute of the exported span).
+pub fn mark_service(span: &Span, service: &'static str) {
+    span.set_attribute(SERVICE_ATTRIBUTE, service);
 }

@@ -16,10 +16,12 @@
 
 pub mod embedded;
 mod message;
+mod trace;
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::sync::OnceCell;
+use tracing::Instrument;
 
 pub use message::{ConsumeResult, Delivery, LocalOutcome, Message, Receipt, TxnState};
 
@@ -201,9 +203,20 @@ impl Bus {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        tokio::time::timeout(self.timeout, self.backend.send_batch(messages))
+        let mut messages = messages;
+        let spans: Vec<_> = messages
+            .iter_mut()
+            .map(|m| trace::send_span(m, false))
+            .collect();
+        let answer = tokio::time::timeout(self.timeout, self.backend.send_batch(messages))
             .await
-            .map_err(|_| BusError::Timeout(self.timeout))?
+            .map_err(|_| BusError::Timeout(self.timeout))
+            .and_then(|answer| answer);
+        trace::sent(
+            &spans,
+            answer.as_ref().map(|r| r.iter().map(|r| r.id.as_str())),
+        );
+        answer
     }
 
     /// A transactional producer of `group` whose check-backs `checker` answers;
@@ -231,7 +244,19 @@ impl Bus {
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ConsumeResult> + Send + 'static,
     {
-        let handler: Handler = Arc::new(move |delivery| Box::pin(handler(delivery)));
+        let group: Arc<str> = subscription.group.as_str().into();
+        let handler: Handler = Arc::new(move |delivery| {
+            let span = trace::consume_span(&group, &delivery);
+            let handled = handler(delivery);
+            Box::pin(
+                async move {
+                    let result = handled.await;
+                    trace::consumed(&tracing::Span::current(), result);
+                    result
+                }
+                .instrument(span),
+            )
+        });
         self.backend.subscribe(subscription, handler).await
     }
 
@@ -288,10 +313,16 @@ impl TransactionProducer {
         message: Message,
         timeout: Duration,
     ) -> Result<Box<dyn HalfMessage>, BusError> {
+        let mut message = message;
+        let span = trace::send_span(&mut message, true);
         let half = async { self.producer().await?.send_half(message).await };
-        tokio::time::timeout(timeout, half)
+        let answer = tokio::time::timeout(timeout, half)
+            .instrument(span.clone())
             .await
-            .map_err(|_| BusError::Timeout(timeout))?
+            .map_err(|_| BusError::Timeout(timeout))
+            .and_then(|answer| answer);
+        trace::sent(&[span], answer.as_ref().map(|half| [half.id()]));
+        answer
     }
 
     /// Runs `local` as the local transaction of `message`: the message becomes visible

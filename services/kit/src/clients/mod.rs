@@ -1,7 +1,7 @@
 //! Typed HTTP clients of the five services.
 //!
-//! Every call has a connect timeout and a request timeout, carries the current
-//! request's `x-request-id` (and, on `/internal/...` routes, the service credential
+//! Every call has a connect timeout and a request timeout, runs in a client span whose
+//! W3C `traceparent` it carries, carries the current request's `x-request-id` (and, on `/internal/...` routes, the service credential
 //! `SHOP_INTERNAL_TOKEN` as a bearer token), and fails with a [`ClientError`]: a service that cannot be
 //! reached, times out or answers 5xx is [`ClientError::Unavailable`], which callers
 //! answer as 503 `UNAVAILABLE`; a 4xx keeps its error body so callers can map codes.
@@ -26,11 +26,13 @@ use std::{sync::Arc, time::Duration};
 use axum::response::{IntoResponse, Response};
 use reqwest::StatusCode;
 use serde::{Serialize, de::DeserializeOwned};
+use tracing::Instrument;
 
 use crate::{
     error::{ErrorBody, Unavailable, error_response},
     http::{REQUEST_ID_HEADER, current_request_id, internal::is_internal},
     settings::{Service, Settings},
+    telemetry,
 };
 
 /// How long establishing a connection may take.
@@ -221,16 +223,29 @@ impl ServiceClient {
             request = request.header(REQUEST_ID_HEADER, id);
         }
         let unavailable = |reason: String| ClientError::Unavailable { service, reason };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
+        let mut request = request.build().map_err(|e| ClientError::Protocol {
+            service,
+            reason: format!("the request cannot be made: {e}"),
+        })?;
+        let span = tracing::info_span!("call", otel.name = %format_args!("{} {service}", request.method()),
+            otel.kind = "client", peer.service = service, http.request.method = %request.method(),
+            url.path = request.url().path(), http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty);
+        telemetry::inject_headers(&span, request.headers_mut());
+        let answered = async {
+            let response = self.http.execute(request).await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.bytes().await?))
+        }
+        .instrument(span.clone())
+        .await;
+        let (status, bytes) = answered.map_err(|e| {
+            span.record("otel.status_code", "error");
+            unavailable(e.to_string())
+        })?;
+        span.record("http.response.status_code", status.as_u16());
         if status.is_server_error() {
+            span.record("otel.status_code", "error");
             return Err(unavailable(format!("answered {status}")));
         }
         let protocol = |reason: String| ClientError::Protocol { service, reason };

@@ -1,6 +1,7 @@
 //! The middleware around every request: the `x-request-id` (taken from the request or
 //! made up, echoed on the response), the tracing span that carries it into every log
-//! line of the request, and the request count and latency metrics per route.
+//! line of the request (and, exported, continues the caller's trace named by its
+//! `traceparent` header), and the request count and latency metrics per route.
 
 use std::time::Instant;
 
@@ -55,7 +56,12 @@ pub async fn observe(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let span = tracing::info_span!("request", request_id = %id, %method, path = %req.uri().path());
+    let span = tracing::info_span!("request", request_id = %id, %method, path = %req.uri().path(),
+        otel.name = %format_args!("{method} {route}"), otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty);
+    crate::telemetry::continue_from_headers(&span, req.headers());
+    crate::telemetry::mark_service(&span, service);
 
     let mut response = REQUEST_ID
         .scope(id, next.run(req))
@@ -64,6 +70,10 @@ pub async fn observe(
     response.headers_mut().insert(header, id_value);
 
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     let elapsed = started.elapsed();
     let labels = [
         ("service", service.to_owned()),
