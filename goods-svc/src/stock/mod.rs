@@ -28,12 +28,13 @@ use shop_kit::{
     contracts::goods::{
         DEDUCT_TAG, Reservation, ReserveStock, STOCK_TOPIC, StockJournalCommitted, StockLogStatus,
     },
-    db::Database,
+    db::{Database, transaction_span},
     error::Unavailable,
     http::current_request_id,
     ids::Id,
 };
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use self::{publisher::JournalPublisher, rebuild::RedisIdentity};
 use crate::store::{
@@ -133,7 +134,10 @@ impl Stock {
         }
         let outcome = self
             .publisher
-            .send_in_transaction(message, || self.write_journal(&journal, deadline))
+            .send_in_transaction(message, || {
+                self.write_journal(&journal, deadline)
+                    .instrument(transaction_span("stock reservation"))
+            })
             .await;
         let settle = |committed| {
             stock_cache::settle(

@@ -13,6 +13,7 @@ use shop_kit::{
     outbox::{Outbox, OutboxMessage},
 };
 use sqlx::{Acquire, MySqlConnection};
+use tracing::Instrument;
 
 use crate::store;
 
@@ -62,6 +63,17 @@ pub async fn cancel_in(
 /// [`cancel_in`] in its own transaction, sending the message after the commit;
 /// whether this call cancelled the order.
 pub async fn cancel(
+    db: &shop_kit::db::Database,
+    outbox: &Outbox,
+    order_id: Id,
+    reason: CancelReason,
+) -> anyhow::Result<bool> {
+    cancel_in_own_transaction(db, outbox, order_id, reason)
+        .instrument(shop_kit::db::transaction_span("cancel order"))
+        .await
+}
+
+async fn cancel_in_own_transaction(
     db: &shop_kit::db::Database,
     outbox: &Outbox,
     order_id: Id,

@@ -19,13 +19,14 @@ use shop_kit::{
         },
         user::DeductBalance,
     },
-    db::Database,
+    db::{Database, transaction_span},
     error::Unavailable,
     http::current_request_id,
     ids::Id,
     outbox::{Outbox, OutboxMessage},
 };
 use sqlx::Acquire;
+use tracing::Instrument;
 
 use super::{
     cancel,
@@ -112,7 +113,10 @@ impl Confirmer {
             self.save_steps(&steps).await;
             return Err(self.cancel_failed(order_id, failed).await);
         }
-        match self.mark_confirmed(order_id, &order, fault, &steps).await {
+        let marked = self
+            .mark_confirmed(order_id, &order, fault, &steps)
+            .instrument(transaction_span("confirm order"));
+        match marked.await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(ConfirmError::Cancelled {

@@ -24,6 +24,7 @@ use shop_kit::{
     outbox::{Outbox, OutboxMessage},
 };
 use sqlx::Acquire;
+use tracing::Instrument;
 
 use crate::store::{
     pay_log::{self, PayEvent, PayLogEntry},
@@ -65,6 +66,16 @@ impl From<sqlx::Error> for CallbackRefused {
 
 /// Applies a verified callback in one transaction; sends nothing.
 pub async fn apply(
+    db: &Database,
+    outbox: &Outbox,
+    callback: &PayCallback,
+) -> Result<Applied, CallbackRefused> {
+    apply_in_transaction(db, outbox, callback)
+        .instrument(shop_kit::db::transaction_span("payment callback"))
+        .await
+}
+
+async fn apply_in_transaction(
     db: &Database,
     outbox: &Outbox,
     callback: &PayCallback,

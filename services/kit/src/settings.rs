@@ -84,6 +84,9 @@ impl Service {
             "REDIS_URL",
             "MQ_ADDR",
             "SHOP_INTERNAL_TOKEN",
+            // Read by the tracing set-up (crate::telemetry), not by Settings.
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_SERVICE_NAME",
         ];
         vars.extend(Service::ALL.iter().map(|s| s.url_var()));
         match self {

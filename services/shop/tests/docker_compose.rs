@@ -460,3 +460,41 @@ fn the_observability_profile_scrapes_every_metrics_endpoint_and_provisions_the_d
         );
     }
 }
+
+#[test]
+fn the_tracing_profile_runs_jaeger_and_the_services_export_to_it_only_when_asked() {
+    let doc = compose();
+    let jaeger = service(&doc, "jaeger");
+    assert_eq!(
+        strings(&jaeger["profiles"]),
+        ["tracing"],
+        "Jaeger runs only with the tracing profile"
+    );
+    assert!(
+        jaeger["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("jaegertracing/all-in-one:")),
+        "Jaeger all-in-one"
+    );
+    let ports = strings(&jaeger["ports"]);
+    for port in ["16686:16686", "4318:4318"] {
+        assert!(ports.contains(&port.to_string()), "Jaeger publishes {port}");
+    }
+    let readme = repo_file("README.md");
+    for s in Service::ALL {
+        let env = environment(service(&doc, s.binary()));
+        assert_eq!(
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"],
+            "${OTEL_EXPORTER_OTLP_ENDPOINT:-}",
+            "{}: no export unless the user's environment asks for it",
+            s.binary()
+        );
+        assert_eq!(env["OTEL_SERVICE_NAME"], s.binary());
+    }
+    assert!(
+        readme.contains(
+            "OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 docker compose --profile tracing up"
+        ),
+        "the README says how to run the profile with export on"
+    );
+}

@@ -227,6 +227,25 @@ async fn an_order_confirmed_and_paid_is_one_trace_across_the_five_services_and_t
         assert_eq!(caller.span_kind, SpanKind::Client, "{}", describe(server));
     }
 
+    // The main local transactions, each under the handler that ran it.
+    for (name, service) in [
+        ("db tx confirm order", "order-svc"),
+        ("db tx stock reservation", "goods-svc"),
+        ("db tx payment callback", "pay-svc"),
+    ] {
+        let tx = spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name}:\n{listing}"));
+        let handler = by_id[&tx.parent_span_id];
+        assert_eq!(
+            text(handler, SERVICE_ATTRIBUTE),
+            service,
+            "{}",
+            describe(tx)
+        );
+    }
+
     // Broker hops: every consume is the child of a send in the trace; the messages
     // the order caused (stock journal, paid, payment timeout) were sent in it.
     let sent_topics: BTreeSet<String> = spans
