@@ -22,9 +22,15 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing::Span;
+use tracing::field::{Field, Visit};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::Targets, fmt, layer::SubscriberExt, util::SubscriberInitExt,
+    EnvFilter, Layer,
+    field::RecordFields,
+    filter::Targets,
+    fmt::{self, FormatFields, format::Writer},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
 };
 
 use crate::settings::Service;
@@ -37,6 +43,61 @@ pub const TRACEPARENT: &str = "traceparent";
 /// `service.name` says it too, but in-process tests run the five services in one
 /// process, under one resource).
 pub const SERVICE_ATTRIBUTE: &str = "shop.service";
+
+/// Fields as the terminal shows them: `name=value` (the message bare), less the
+/// `otel.*` fields, which name and classify a span for the exporter only.
+struct TerminalFields;
+
+impl<'writer> FormatFields<'writer> for TerminalFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = TerminalVisitor {
+            writer: &mut writer,
+            result: Ok(()),
+            first: true,
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct TerminalVisitor<'a, 'writer> {
+    writer: &'a mut Writer<'writer>,
+    result: std::fmt::Result,
+    first: bool,
+}
+
+impl Visit for TerminalVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let name = field.name();
+        if self.result.is_err() || name.starts_with("otel.") || name.starts_with("log.") {
+            return;
+        }
+        let separator = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
+        self.result = match name {
+            "message" => write!(self.writer, "{separator}{value:?}"),
+            name => {
+                let name = name.strip_prefix("r#").unwrap_or(name);
+                write!(self.writer, "{separator}{name}={value:?}")
+            }
+        };
+    }
+}
 
 fn filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
@@ -89,6 +150,7 @@ pub fn otlp_enabled() -> bool {
 /// the process.
 pub fn init(service: Service) -> Telemetry {
     let logs = fmt::layer()
+        .fmt_fields(TerminalFields)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
         .with_filter(filter());
@@ -147,7 +209,8 @@ pub fn init_for_tests() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            let _ = fmt()
+            let _ = fmt::fmt()
+                .fmt_fields(TerminalFields)
                 .with_env_filter(filter())
                 .with_test_writer()
                 .try_init();
@@ -159,9 +222,12 @@ pub fn init_for_tests() {
 /// in-memory exporter's, say), and log lines to the test's output when `TEST_LOG`
 /// is set. Call it before anything else sets up tracing; `false` when something did.
 pub fn init_for_tests_with(provider: &SdkTracerProvider) -> bool {
-    let logs = std::env::var_os("TEST_LOG")
-        .is_some()
-        .then(|| fmt::layer().with_test_writer().with_filter(filter()));
+    let logs = std::env::var_os("TEST_LOG").is_some().then(|| {
+        fmt::layer()
+            .fmt_fields(TerminalFields)
+            .with_test_writer()
+            .with_filter(filter())
+    });
     tracing_subscriber::registry()
         .with(logs)
         .with(otel_layer(provider))
