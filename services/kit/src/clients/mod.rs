@@ -1,8 +1,9 @@
 //! Typed HTTP clients of the five services.
 //!
 //! Every call has a connect timeout and a request timeout, runs in a client span whose
-//! W3C `traceparent` it carries, carries the current request's `x-request-id` (and, on `/internal/...` routes, the service credential
-//! `SHOP_INTERNAL_TOKEN` as a bearer token), and fails with a [`ClientError`]: a service that cannot be
+//! W3C `traceparent` it carries, carries the current request's `x-request-id` (and, on
+//! `/internal/...` routes, the service credential `SHOP_INTERNAL_TOKEN` as a bearer
+//! token), and fails with a [`ClientError`]: a service that cannot be
 //! reached, times out or answers 5xx is [`ClientError::Unavailable`], which callers
 //! answer as 503 `UNAVAILABLE`; a 4xx keeps its error body so callers can map codes.
 
@@ -223,13 +224,13 @@ impl ServiceClient {
             request = request.header(REQUEST_ID_HEADER, id);
         }
         let unavailable = |reason: String| ClientError::Unavailable { service, reason };
-        let mut request = request.build().map_err(|e| ClientError::Protocol {
-            service,
-            reason: format!("the request cannot be made: {e}"),
-        })?;
-        let span = tracing::info_span!("call", otel.name = %format_args!("{} {service}", request.method()),
-            otel.kind = "client", peer.service = service, http.request.method = %request.method(),
-            url.path = request.url().path(), http.response.status_code = tracing::field::Empty,
+        // A request that cannot be built (a malformed base URL) fails as its send would.
+        let mut request = request.build().map_err(|e| unavailable(e.to_string()))?;
+        let method = request.method().clone();
+        let span = tracing::info_span!("call",
+            otel.name = %format_args!("{method} {service}"), otel.kind = "client",
+            peer.service = service, http.request.method = %method, url.path = request.url().path(),
+            http.response.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty);
         telemetry::inject_headers(&span, request.headers_mut());
         let answered = async {
