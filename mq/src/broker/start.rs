@@ -57,6 +57,10 @@ impl Broker {
         super::delay::restore(&core, &unresolved);
         super::checkback::restore(&core, &unresolved).await?;
         crate::metrics::install();
+        if core.store.damaged_at_open > 0 {
+            metrics::counter!("mq_unreadable_records_total", "what" => "recovery")
+                .increment(core.store.damaged_at_open as u64);
+        }
         // Old segments go before anything is served: a restart frees space.
         retention_pass(&core).await;
         let mut tasks = vec![

@@ -130,7 +130,13 @@ pub fn damaged_log_recovery(data: &[u8]) {
                 Some((base, fs::read(e.path()).ok()?))
             })
             .collect();
-        for &offset in indexed {
+        let damaged: BTreeSet<u64> = result
+            .as_ref()
+            .map(|rec| rec.damaged.iter().copied().collect())
+            .unwrap_or_default();
+        // Queue offsets of records lost in a sealed segment point at the
+        // damage on purpose: reading them fails and they are skipped.
+        for &offset in indexed.difference(&damaged) {
             let valid = segments
                 .range(..=offset)
                 .next_back()

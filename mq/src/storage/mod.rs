@@ -69,6 +69,9 @@ pub struct Store {
     /// Unresolved delayed and half messages found by recovery (id offset →
     /// log offset), until the broker takes them (see [`Store::take_unresolved`]).
     unresolved: Mutex<BTreeMap<u64, u64>>,
+    /// Damaged regions of sealed segments recovery skipped (see
+    /// `recovery::Recovered::damaged`).
+    pub damaged_at_open: usize,
     /// Lowest log offset still needed by a pending delayed or half message:
     /// retention keeps the segment holding it.
     retention_floor: AtomicU64,
@@ -115,6 +118,7 @@ impl Store {
             writer,
             config,
             unresolved: Mutex::new(rec.unresolved),
+            damaged_at_open: rec.damaged.len(),
             retention_floor: AtomicU64::new(u64::MAX),
         })
     }

@@ -9,10 +9,15 @@
 //! all of it belongs to the damaged write, which was never acknowledged,
 //! and it is cut like a torn tail.
 //!
-//! Damage that is not a torn write — a bad record followed by a later
-//! write, a bad record in an older segment, overlapping segments, queue
-//! offsets out of sequence, an unknown format — means the directory cannot
-//! be trusted: the broker refuses to start and says why, rather than guess.
+//! A bad record in an older, sealed segment is damage (that segment was
+//! written and fsynced in full): the records that still hold are kept, the
+//! lost ones keep their queue offsets pointing at the damage, so delivery
+//! skips and counts them, and the broker starts ([`salvage`]).
+//!
+//! Other damage — a bad record in the last segment followed by a later
+//! write, overlapping segments, queue offsets out of sequence, an unknown
+//! format — means the directory cannot be trusted: the broker refuses to
+//! start and says why, rather than guess.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -41,6 +46,11 @@ pub struct Recovered {
     pub unresolved: BTreeMap<u64, u64>,
     /// Bytes cut off the tail of the last segment.
     pub truncated_bytes: u64,
+    /// Where damage in sealed segments was found (log offsets): records
+    /// there are lost. Queue offsets they held stay in the index pointing
+    /// here, so that reading them fails and they are skipped and counted
+    /// like any unreadable record.
+    pub damaged: Vec<u64>,
 }
 
 fn untrusted(msg: impl Into<String>) -> Error {
@@ -121,6 +131,7 @@ pub fn recover(
     let mut state = IndexBuilder::default();
     let mut segments = Vec::new();
     let mut truncated_bytes = 0;
+    let mut damaged = Vec::new();
     let mut prev_end = 0u64;
     for (i, &base) in bases.iter().enumerate() {
         let path = log_dir.join(Segment::file_name(base));
@@ -157,10 +168,34 @@ pub fn recover(
         if good_len < data.len() as u64 && !zero_tail {
             let at = base + good_len;
             if !last {
-                return Err(untrusted(format!(
-                    "corrupt record at log offset {at} in {} (not the last segment)",
-                    path.display()
-                )));
+                // A sealed segment was fully written and fsynced before the
+                // writer moved on: this is damage (a failing disk), not a
+                // torn write. Keep every record that still holds, skip the
+                // rest, and start.
+                let (records, lost_at) =
+                    match summary::read(&index_dir, base).filter(|s| s.len == file_len) {
+                        // The summary says what every record was, lost ones too.
+                        Some(s) => from_summary(&data, s),
+                        None => salvage(&data, base, sum.records, good_len as usize)?,
+                    };
+                tracing::error!(
+                    segment = %path.display(),
+                    at,
+                    damaged_regions = lost_at.len(),
+                    "damaged records in a sealed segment: skipped, the records around them kept"
+                );
+                let newest = records
+                    .iter()
+                    .map(|(r, _)| r.stored_at_ms)
+                    .max()
+                    .unwrap_or(0);
+                state
+                    .apply_salvaged(records, at)
+                    .map_err(|e| untrusted(format!("{}: {e}", path.display())))?;
+                damaged.extend(lost_at);
+                prev_end = base + file_len;
+                segments.push(Segment::open(path, base, file_len, newest)?);
+                continue;
             }
             let later = valid_records_after(&data, good_len as usize + 1);
             let later_write = later.iter().find(|&&p| starts_write(&data, p));
@@ -238,6 +273,7 @@ pub fn recover(
         records: state.records,
         unresolved: state.unresolved,
         truncated_bytes,
+        damaged,
     })
 }
 
@@ -250,6 +286,49 @@ struct IndexBuilder {
 }
 
 impl IndexBuilder {
+    /// Adds the records kept of a damaged sealed segment (see [`salvage`]):
+    /// queue offsets that the lost records held point at `damaged_at`, so
+    /// reading them fails and they are skipped; a record whose queue offset
+    /// went backwards is not trusted and skipped too.
+    fn apply_salvaged(&mut self, records: Vec<(RecordMeta, bool)>, damaged_at: u64) -> Result<()> {
+        for (m, intact) in records {
+            let queues = self.queues.entry(m.store_topic.clone()).or_default();
+            if queues.len() <= m.queue as usize {
+                queues.resize_with(m.queue as usize + 1, QueueEntries::default);
+            }
+            let q = &mut queues[m.queue as usize];
+            if q.entries.is_empty() && q.base == 0 {
+                q.base = m.queue_offset;
+            }
+            if m.queue_offset < q.end() {
+                tracing::error!(
+                    log_offset = m.log_offset,
+                    "record after damage repeats a queue offset: skipped"
+                );
+                continue;
+            }
+            while q.end() < m.queue_offset {
+                q.entries.push_back(IndexEntry {
+                    log_offset: damaged_at,
+                    tag_hash: 0,
+                    deliver_at_ms: 0,
+                });
+            }
+            if intact {
+                self.apply(vec![m])?;
+            } else {
+                // Lost, but known from the summary: it keeps its place.
+                q.entries.push_back(IndexEntry {
+                    log_offset: m.log_offset,
+                    tag_hash: m.tag_hash,
+                    deliver_at_ms: m.deliver_at_ms,
+                });
+                self.records += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Adds records in log order, checking that queue offsets follow on.
     fn apply(&mut self, records: Vec<RecordMeta>) -> Result<()> {
         for m in records {
@@ -290,6 +369,60 @@ impl IndexBuilder {
         }
         Ok(())
     }
+}
+
+/// The records of a damaged sealed segment that still hold: the valid
+/// prefix (`prefix`, ending at `good_len`) and every valid record found
+/// after the damage; with the log offsets where damage begins.
+/// What is kept of a damaged sealed segment: its records in log order, each
+/// with whether it still holds, and where damage was found.
+type Salvaged = (Vec<(RecordMeta, bool)>, Vec<u64>);
+
+/// A damaged sealed segment whose summary still holds: each listed record
+/// whose checksum holds is kept; the others are lost (returned with `false`
+/// and their offsets).
+fn from_summary(data: &Bytes, s: summary::SegmentSummary) -> Salvaged {
+    let mut lost = Vec::new();
+    let records = s
+        .records
+        .into_iter()
+        .map(|r| {
+            let intact = r
+                .log_offset
+                .checked_sub(s.base)
+                .and_then(|pos| record_at(data, usize::try_from(pos).ok()?))
+                .is_some();
+            if !intact {
+                lost.push(r.log_offset);
+            }
+            (r, intact)
+        })
+        .collect();
+    (records, lost)
+}
+
+fn salvage(data: &Bytes, base: u64, prefix: Vec<RecordMeta>, good_len: usize) -> Result<Salvaged> {
+    let mut records: Vec<(RecordMeta, bool)> = prefix.into_iter().map(|r| (r, true)).collect();
+    let mut lost_at = vec![base + good_len as u64];
+    let mut expected = good_len; // where the next record would start if intact
+    for p in valid_records_after(data, good_len + 1) {
+        if p != expected && expected != good_len {
+            lost_at.push(base + expected as u64);
+        }
+        let len = record_at(data, p).unwrap_or_default();
+        match summary::meta_at(data, base, p, len) {
+            Ok(m) => records.push((m, true)),
+            Err(e) => {
+                tracing::error!(log_offset = base + p as u64, error = %e, "undecodable record skipped");
+                lost_at.push(base + p as u64);
+            }
+        }
+        expected = p + RECORD_HEADER + len;
+    }
+    if expected != data.len() && expected != good_len {
+        lost_at.push(base + expected as u64);
+    }
+    Ok((records, lost_at))
 }
 
 /// Every valid record starting at or after `from`, found by trying each

@@ -92,32 +92,39 @@ pub fn scan(data: &Bytes, base: u64) -> Result<SegmentSummary> {
     let mut pos = 0usize;
     let mut records = Vec::new();
     while let Some(len) = record_at(data, pos) {
-        let payload = data.slice(pos + RECORD_HEADER..pos + RECORD_HEADER + len);
-        let log_offset = base + pos as u64;
-        let m = decode_record(&payload, 0, log_offset).map_err(|e| {
-            Error::UntrustedDataDir(format!(
-                "record at log offset {log_offset} has a valid checksum but {e}"
-            ))
-        })?;
-        let original = m.store_topic == m.topic;
-        let origin_offset = (m.id.offset != log_offset).then_some(m.id.offset);
-        records.push(RecordMeta {
-            origin_offset,
-            tag_hash: tag_hash(&m.tag),
-            keys: if original { m.keys } else { Vec::new() },
-            store_topic: m.store_topic,
-            queue: m.queue,
-            queue_offset: m.queue_offset,
-            log_offset,
-            deliver_at_ms: m.deliver_at_ms,
-            stored_at_ms: m.stored_at_ms,
-        });
+        records.push(meta_at(data, base, pos, len)?);
         pos += RECORD_HEADER + len;
     }
     Ok(SegmentSummary {
         base,
         len: pos as u64,
         records,
+    })
+}
+
+/// The index data of the valid record (payload `len` bytes) at `pos` of
+/// the segment at `base`. Fails on a record with a valid checksum that does
+/// not decode, which no torn write explains.
+pub fn meta_at(data: &Bytes, base: u64, pos: usize, len: usize) -> Result<RecordMeta> {
+    let payload = data.slice(pos + RECORD_HEADER..pos + RECORD_HEADER + len);
+    let log_offset = base + pos as u64;
+    let m = decode_record(&payload, 0, log_offset).map_err(|e| {
+        Error::UntrustedDataDir(format!(
+            "record at log offset {log_offset} has a valid checksum but {e}"
+        ))
+    })?;
+    let original = m.store_topic == m.topic;
+    let origin_offset = (m.id.offset != log_offset).then_some(m.id.offset);
+    Ok(RecordMeta {
+        origin_offset,
+        tag_hash: tag_hash(&m.tag),
+        keys: if original { m.keys } else { Vec::new() },
+        store_topic: m.store_topic,
+        queue: m.queue,
+        queue_offset: m.queue_offset,
+        log_offset,
+        deliver_at_ms: m.deliver_at_ms,
+        stored_at_ms: m.stored_at_ms,
     })
 }
 
