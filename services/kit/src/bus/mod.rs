@@ -109,7 +109,8 @@ fn erase_checker<C: TransactionChecker>(checker: C) -> Checker {
     let checker = Arc::new(checker);
     Arc::new(move |message| {
         let checker = checker.clone();
-        Box::pin(async move { checker.check(message).await })
+        let span = trace::check_span(&message);
+        Box::pin(async move { checker.check(message).await }.instrument(span))
     })
 }
 

@@ -1,6 +1,6 @@
 //! The broker hops of a trace, whatever the backend: a producer span per message sent
-//! (its `traceparent` property names that span), a consumer span per delivery
-//! (continuing the trace its `traceparent` names).
+//! (its `traceparent` property names that span), a consumer span per delivery and
+//! per check-back of a half message (continuing the trace its `traceparent` names).
 
 use tracing::{Span, field::Empty};
 
@@ -53,6 +53,17 @@ pub(super) fn consume_span(group: &str, delivery: &Delivery) -> Span {
         messaging.message.id = %delivery.id, shop.tag = %delivery.tag, shop.key = delivery.key(),
         shop.attempt = delivery.attempt, otel.status_code = Empty);
     telemetry::continue_from_properties(&span, &delivery.properties);
+    span
+}
+
+/// The span of answering the broker's check-back on the half message `message`, in
+/// the trace of the request that sent it.
+pub(super) fn check_span(message: &Delivery) -> Span {
+    let span = tracing::info_span!("check",
+        otel.name = %format_args!("{} check-back", message.topic), otel.kind = "consumer",
+        messaging.system = "shop-bus", messaging.destination.name = %message.topic,
+        messaging.message.id = %message.id, shop.tag = %message.tag, shop.key = message.key());
+    telemetry::continue_from_properties(&span, &message.properties);
     span
 }
 
