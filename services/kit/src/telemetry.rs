@@ -326,3 +326,22 @@ pub fn inject_properties(span: &Span, properties: &mut BTreeMap<String, String>)
 pub fn mark_service(span: &Span, service: &'static str) {
     span.set_attribute(SERVICE_ATTRIBUTE, service);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_exporter_nothing_is_carried_and_nothing_breaks() {
+        let span = tracing::info_span!("call");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(TRACEPARENT, "not a traceparent".parse().unwrap());
+        continue_from_headers(&span, &headers);
+        let mut out = axum::http::HeaderMap::new();
+        inject_headers(&span, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        let mut properties = BTreeMap::new();
+        inject_properties(&span, &mut properties);
+        assert!(properties.is_empty(), "{properties:?}");
+    }
+}
