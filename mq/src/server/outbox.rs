@@ -25,6 +25,8 @@ pub struct Outbox {
 
 struct Shared {
     queued: AtomicUsize,
+    /// `mq_outbound_queued_bytes`, looked up once per connection.
+    gauge: metrics::Gauge,
     limit: usize,
     /// Wakes the connection's reader once the queue is below the bound.
     room: Notify,
@@ -56,6 +58,7 @@ pub fn outbox(limit: usize) -> (Outbox, OutboxReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         queued: AtomicUsize::new(0),
+        gauge: metrics::gauge!("mq_outbound_queued_bytes"),
         limit: limit.max(1),
         room: Notify::new(),
         waiters: Mutex::new(Vec::new()),
@@ -88,10 +91,10 @@ impl Outbox {
     pub fn send(&self, frame: Frame) -> Result<(), Closed> {
         let w = weight(&frame.body);
         self.shared.queued.fetch_add(w, Ordering::AcqRel);
-        metrics::gauge!("mq_outbound_queued_bytes").increment(w as f64);
+        self.shared.gauge.increment(w as f64);
         if self.tx.send(frame).is_err() {
             self.shared.queued.fetch_sub(w, Ordering::AcqRel);
-            metrics::gauge!("mq_outbound_queued_bytes").decrement(w as f64);
+            self.shared.gauge.decrement(w as f64);
             return Err(Closed);
         }
         Ok(())
@@ -160,7 +163,7 @@ impl OutboxReceiver {
     pub fn taken(&self, frame: &Frame) {
         let w = weight(&frame.body);
         let before = self.shared.queued.fetch_sub(w, Ordering::AcqRel);
-        metrics::gauge!("mq_outbound_queued_bytes").decrement(w as f64);
+        self.shared.gauge.decrement(w as f64);
         let limit = self.shared.limit;
         if before >= limit && before - w < limit {
             self.shared.room.notify_waiters();
