@@ -51,11 +51,15 @@ async fn a_coupon_for_an_unknown_user_answers_404_user_not_found() {
     let env = TestEnv::new().await;
     let (_users, coupons, _) = with_user(&env).await;
 
-    for user_id in ["987654", "not-an-id", "0"] {
+    let response = coupons
+        .post("/coupons", &json!({"user_id": "987654", "value": "5"}))
+        .await;
+    assert_error(response, 404, "USER_NOT_FOUND").await;
+    for user_id in ["not-an-id", "0"] {
         let response = coupons
             .post("/coupons", &json!({"user_id": user_id, "value": "5"}))
             .await;
-        assert_error(response, 404, "USER_NOT_FOUND").await;
+        assert_invalid_field(response, "user_id").await;
     }
     let count: i64 = sqlx::query_scalar("select count(*) from trade_coupon")
         .fetch_one(&coupons.db().await)
@@ -110,12 +114,18 @@ async fn invalid_coupons_are_refused_naming_the_field() {
 }
 
 #[tokio::test]
-async fn unknown_or_malformed_coupon_ids_answer_404_coupon_not_found() {
+async fn unknown_coupon_ids_answer_404_and_malformed_ones_400_naming_the_parameter() {
     let env = TestEnv::new().await;
     let coupons = env.spawn::<App>().await;
 
-    for path in ["/coupons/31337", "/coupons/abc"] {
-        assert_error(coupons.get(path).await, 404, "COUPON_NOT_FOUND").await;
+    assert_error(coupons.get("/coupons/31337").await, 404, "COUPON_NOT_FOUND").await;
+    for path in [
+        "/coupons/abc",
+        "/coupons/0",
+        "/coupons/031337",
+        "/coupons/%FF",
+    ] {
+        assert_invalid_field(coupons.get(path).await, "coupon_id").await;
     }
 }
 
@@ -141,6 +151,7 @@ async fn request_ids_metrics_openapi_and_health_work() {
         ],
     )
     .await;
+    checks::openapi_bounds_every_input(&coupons).await;
     checks::health_is_ok(&coupons).await;
 }
 
@@ -173,4 +184,42 @@ async fn a_second_coupon_for_the_same_order_answers_409_order_has_coupon_not_500
     assert_error(second, 409, "ORDER_HAS_COUPON").await;
     let other = json(coupons.get(&format!("/coupons/{}", ids[1])).await).await;
     assert_eq!(other["used"], false, "{other}");
+}
+
+/// Found by schemathesis: a value of zero or less was a schema-valid request the server
+/// refused (the document now states "more than zero"), and an empty body on the
+/// internal use route answered a 400 the document did not list.
+#[tokio::test]
+async fn values_must_be_more_than_zero_and_an_empty_use_is_refused() {
+    let env = TestEnv::new().await;
+    let (_users, coupons, user_id) = with_user(&env).await;
+
+    for value in [
+        json!("-90"),
+        json!("0.00"),
+        json!(0),
+        json!(0.5),
+        json!("1e3"),
+    ] {
+        let response = coupons
+            .post("/coupons", &json!({"user_id": user_id, "value": value}))
+            .await;
+        assert_invalid_field(response, "value").await;
+    }
+    let smallest = coupons
+        .post("/coupons", &json!({"user_id": user_id, "value": "0.01"}))
+        .await;
+    assert_eq!(smallest.status(), 201);
+    let coupon_id = json(smallest).await["coupon_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let empty = coupons
+        .http
+        .post(coupons.url(&format!("/internal/coupons/{coupon_id}/use")))
+        .bearer_auth(&coupons.settings.internal_token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(empty, 400, "INVALID_REQUEST").await;
 }

@@ -119,17 +119,20 @@ async fn invalid_goods_are_refused_naming_the_field() {
 }
 
 #[tokio::test]
-async fn unknown_or_malformed_goods_ids_answer_404_goods_not_found() {
+async fn unknown_goods_ids_answer_404_and_malformed_ones_400_naming_the_parameter() {
     let env = TestEnv::new().await;
     let app = env.spawn::<App>().await;
 
-    for path in [
-        "/goods/424242",
-        "/goods/x1",
-        "/goods/424242/stock-logs",
-        "/goods/x1/stock-logs",
-    ] {
+    for path in ["/goods/424242", "/goods/424242/stock-logs"] {
         assert_error(app.get(path).await, 404, "GOODS_NOT_FOUND").await;
+    }
+    for path in [
+        "/goods/x1",
+        "/goods/x1/stock-logs",
+        "/goods/10000000000000000000",
+        "/goods/%FF",
+    ] {
+        assert_invalid_field(app.get(path).await, "goods_id").await;
     }
 }
 
@@ -158,6 +161,7 @@ async fn request_ids_metrics_openapi_and_health_work() {
         ],
     )
     .await;
+    checks::openapi_bounds_every_input(&app).await;
     checks::health_is_ok(&app).await;
 }
 
@@ -183,4 +187,50 @@ async fn health_names_redis_when_its_port_is_closed() {
         body["down"].as_array().unwrap().contains(&json!("redis")),
         "{body}"
     );
+}
+
+/// Found by schemathesis: the document said `quantity` was a 32-bit integer and
+/// `name` any string; whole numbers written with a zero fraction (`3.0`, an integer to
+/// JSON Schema) were refused.
+#[tokio::test]
+async fn counts_may_be_written_with_a_zero_fraction_and_names_are_bounded() {
+    let env = TestEnv::new().await;
+    let app = env.spawn::<App>().await;
+
+    let created = app
+        .post(
+            "/goods",
+            &json!({"name": "Pen", "price": "2", "stock": 7.0}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let goods_id = json(created).await["goods_id"].as_str().unwrap().to_owned();
+    for (body, field) in [
+        (json!({"name": "", "price": "2", "stock": 1}), "name"),
+        (json!({"name": "\t\r\n ", "price": "2", "stock": 1}), "name"),
+        (
+            json!({"name": "x".repeat(65), "price": "2", "stock": 1}),
+            "name",
+        ),
+        (json!({"name": "Pen", "price": "2", "stock": 7.5}), "stock"),
+        (
+            json!({"name": "Pen", "price": "2", "stock": 4294967296_i64}),
+            "stock",
+        ),
+        (json!({"name": "Pen", "price": 2.5, "stock": 1}), "price"),
+    ] {
+        assert_invalid_field(app.post("/goods", &body).await, field).await;
+    }
+    let reserve = |quantity: serde_json::Value| json!({"order_id": "77", "goods_id": goods_id, "quantity": quantity});
+    let reserved = app
+        .post_internal("/internal/stock/reservations", &reserve(json!(2.0)))
+        .await;
+    assert_eq!(reserved.status(), 200);
+    assert_eq!(json(reserved).await["quantity"], 2);
+    for quantity in [json!(0), json!(1.5), json!(4294967296_i64)] {
+        let response = app
+            .post_internal("/internal/stock/reservations", &reserve(quantity))
+            .await;
+        assert_invalid_field(response, "quantity").await;
+    }
 }

@@ -97,7 +97,15 @@ impl App {
             timeline,
             faults_enabled: s.faults_enabled,
         };
-        let server = Server::bind(runtime, http::router(state), http::openapi()).await?;
+        let mut openapi = http::openapi();
+        if !s.faults_enabled {
+            // The fault header is ignored then: not part of this run's API.
+            shop_kit::http::openapi::remove_header(
+                &mut openapi,
+                crate::domain::faults::FAULT_HEADER,
+            );
+        }
+        let server = Server::bind(runtime, http::router(state), openapi).await?;
         Ok(App { server })
     }
 

@@ -88,7 +88,7 @@ async fn every_validation_code_answers_and_nothing_is_written_anywhere() {
     };
     let cases = [
         (with("user_id", json!("999")), 404, "USER_NOT_FOUND"),
-        (with("user_id", json!("abc")), 404, "USER_NOT_FOUND"),
+        (with("user_id", json!("abc")), 400, "INVALID_REQUEST"),
         (with("goods_id", json!("999")), 404, "GOODS_NOT_FOUND"),
         (with("goods_price", json!("99.00")), 409, "PRICE_MISMATCH"),
         (with("quantity", json!(0)), 400, "INVALID_QUANTITY"),

@@ -2,15 +2,16 @@
 //! the operational endpoints.
 
 use order_svc::App;
-use shop_testkit::{TestEnv, assert_error, checks, json};
+use shop_testkit::{TestEnv, assert_error, assert_invalid_field, checks, json};
 
 #[tokio::test]
-async fn unknown_or_malformed_order_ids_answer_404_order_not_found() {
+async fn unknown_order_ids_answer_404_and_malformed_ones_400_naming_the_parameter() {
     let env = TestEnv::new().await;
     let app = env.spawn::<App>().await;
 
-    for path in ["/orders/1", "/orders/abc"] {
-        assert_error(app.get(path).await, 404, "ORDER_NOT_FOUND").await;
+    assert_error(app.get("/orders/1").await, 404, "ORDER_NOT_FOUND").await;
+    for path in ["/orders/abc", "/orders/+1", "/orders/%FF"] {
+        assert_invalid_field(app.get(path).await, "order_id").await;
     }
 }
 
@@ -54,6 +55,7 @@ async fn request_ids_metrics_openapi_and_health_work() {
         ],
     )
     .await;
+    checks::openapi_bounds_every_input(&app).await;
     checks::health_is_ok(&app).await;
 }
 

@@ -288,5 +288,5 @@ async fn a_service_or_the_broker_down_makes_the_timeline_partial_not_an_error() 
     let unknown = shop.orders.get("/orders/999999999/timeline").await;
     assert_eq!(unknown.status(), 404);
     let not_an_id = shop.orders.get("/orders/abc/timeline").await;
-    assert_eq!(not_an_id.status(), 404);
+    assert_eq!(not_an_id.status(), 400);
 }

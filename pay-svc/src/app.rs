@@ -25,8 +25,8 @@ use crate::{
 /// The producer group of pay-svc's local message table.
 pub const PRODUCER_GROUP: &str = "pay-svc";
 
-/// What handlers share.
-#[derive(Clone, Debug)]
+/// What handlers share; `Debug` redacts the callback secret.
+#[derive(Clone)]
 pub struct AppState {
     pub db: shop_kit::db::Database,
     pub outbox: Outbox,
@@ -39,6 +39,29 @@ pub struct AppState {
     pub faults_enabled: bool,
     /// The service's shutdown, for the `crash-after-commit` fault.
     pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let AppState {
+            db,
+            outbox,
+            orders,
+            refunds,
+            callback_secret: _,
+            faults_enabled,
+            shutdown,
+        } = self;
+        f.debug_struct("AppState")
+            .field("db", db)
+            .field("outbox", outbox)
+            .field("orders", orders)
+            .field("refunds", refunds)
+            .field("callback_secret", &"<redacted>")
+            .field("faults_enabled", faults_enabled)
+            .field("shutdown", shutdown)
+            .finish()
+    }
 }
 
 /// pay-svc, bound and ready to run.
@@ -88,7 +111,15 @@ impl App {
             faults_enabled: s.faults_enabled,
             shutdown,
         };
-        let server = Server::bind(runtime, http::router(state), http::openapi()).await?;
+        let mut openapi = http::openapi();
+        if !s.faults_enabled {
+            // The fault header is ignored then: not part of this run's API.
+            shop_kit::http::openapi::remove_header(
+                &mut openapi,
+                crate::domain::faults::FAULT_HEADER,
+            );
+        }
+        let server = Server::bind(runtime, http::router(state), openapi).await?;
         Ok(App { server })
     }
 

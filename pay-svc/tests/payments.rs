@@ -11,12 +11,13 @@ use shop_kit::contracts::pay::{SIGNATURE_HEADER, callback_signature};
 use shop_testkit::{TestApp, TestEnv, assert_error, assert_invalid_field, checks, json};
 
 #[tokio::test]
-async fn unknown_or_malformed_payment_ids_answer_404_payment_not_found() {
+async fn unknown_payment_ids_answer_404_and_malformed_ones_400_naming_the_parameter() {
     let env = TestEnv::new().await;
     let app = env.spawn::<App>().await;
 
-    for path in ["/payments/1", "/payments/abc"] {
-        assert_error(app.get(path).await, 404, "PAYMENT_NOT_FOUND").await;
+    assert_error(app.get("/payments/1").await, 404, "PAYMENT_NOT_FOUND").await;
+    for path in ["/payments/abc", "/payments/01", "/payments/%FF"] {
+        assert_invalid_field(app.get(path).await, "pay_id").await;
     }
 }
 
@@ -55,6 +56,7 @@ async fn request_ids_metrics_openapi_and_health_work() {
         ],
     )
     .await;
+    checks::openapi_bounds_every_input(&app).await;
     checks::health_is_ok(&app).await;
 }
 
@@ -135,8 +137,13 @@ async fn signed_callbacks_for_unknown_payments_or_with_bad_fields_answer_404_or_
 
     let unknown = signed_callback(&app, &callback_body("424242", "paid"), &[]).await;
     assert_error(unknown, 404, "PAYMENT_NOT_FOUND").await;
-    let not_an_id = signed_callback(&app, &callback_body("abc", "paid"), &[]).await;
-    assert_error(not_an_id, 404, "PAYMENT_NOT_FOUND").await;
+    for not_an_id in ["abc", "0", "01"] {
+        let response = signed_callback(&app, &callback_body(not_an_id, "paid"), &[]).await;
+        assert_invalid_field(response, "pay_id").await;
+    }
+    let long = json!({"pay_id": pay_id, "status": "paid", "trade_no": "T".repeat(129)});
+    let long = signed_callback(&app, &long.to_string(), &[]).await;
+    assert_invalid_field(long, "trade_no").await;
     let status = json!({"pay_id": pay_id, "status": "maybe"}).to_string();
     assert_invalid_field(signed_callback(&app, &status, &[]).await, "status").await;
     let missing = json!({"status": "paid"}).to_string();

@@ -4,11 +4,10 @@ use shop_kit::{
     contracts::coupon::CreateCoupon, error::InvalidRequest, ids::Id, money::Money, validate,
 };
 
-/// A valid new coupon: its owner (`None` when the text is no id at all, which is an
-/// unknown user) and a value of more than zero.
+/// A valid new coupon: its owner and a value of more than zero.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewCoupon {
-    pub user_id: Option<Id>,
+    pub user_id: Id,
     pub value: Money,
 }
 
@@ -17,7 +16,7 @@ impl TryFrom<CreateCoupon> for NewCoupon {
 
     fn try_from(body: CreateCoupon) -> Result<Self, Self::Error> {
         Ok(NewCoupon {
-            user_id: validate::id(&body.user_id),
+            user_id: body.user_id,
             value: validate::positive("value", body.value)?,
         })
     }

@@ -1,12 +1,10 @@
 //! `/coupons`: create a coupon for an existing user, read it.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use shop_kit::{
     contracts::coupon::{CouponView, CreateCoupon},
     error::ErrorBody,
+    extract::Path,
     json::Json,
     validate,
 };
@@ -32,7 +30,7 @@ pub async fn create_coupon(
     Json(body): Json<CreateCoupon>,
 ) -> Result<(StatusCode, Json<CouponView>), ApiError> {
     let coupon = NewCoupon::try_from(body)?;
-    let user_id = coupon.user_id.ok_or(ApiError::UserNotFound)?;
+    let user_id = coupon.user_id;
     let db = state.db.pool()?;
     if state.users.get_user(user_id).await?.is_none() {
         return Err(ApiError::UserNotFound);
@@ -55,8 +53,9 @@ pub async fn create_coupon(
     get,
     path = "/coupons/{coupon_id}",
     tag = "coupons",
-    params(("coupon_id" = String, Path, description = "Coupon id")),
+    params(("coupon_id" = String, Path, description = "Coupon id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     responses(
+        (status = 400, description = "`INVALID_REQUEST` naming the field", body = ErrorBody),
         (status = 200, description = "The coupon", body = CouponView),
         (status = 404, description = "`COUPON_NOT_FOUND`", body = ErrorBody),
     )
@@ -65,7 +64,7 @@ pub async fn get_coupon(
     State(state): State<AppState>,
     Path(coupon_id): Path<String>,
 ) -> Result<Json<CouponView>, ApiError> {
-    let coupon_id = validate::id(&coupon_id).ok_or(ApiError::CouponNotFound)?;
+    let coupon_id = validate::id("coupon_id", &coupon_id)?;
     let coupon = store::coupons::find_coupon(state.db.pool()?, coupon_id).await?;
     coupon.map(Json).ok_or(ApiError::CouponNotFound)
 }

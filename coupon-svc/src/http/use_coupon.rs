@@ -1,11 +1,12 @@
 //! `POST /internal/coupons/{coupon_id}/use`: use a coupon for an order (called by
 //! order-svc), idempotent by order id, refused after the order's cancel.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use shop_kit::{
     cancelled_orders,
     contracts::coupon::{CouponView, UseCoupon},
     error::ErrorBody,
+    extract::Path,
     json::Json,
     validate,
 };
@@ -23,9 +24,10 @@ use crate::{
     post,
     path = "/internal/coupons/{coupon_id}/use",
     tag = "internal",
-    params(("coupon_id" = String, Path, description = "Coupon id")),
+    params(("coupon_id" = String, Path, description = "Coupon id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     request_body = UseCoupon,
     responses(
+        (status = 400, description = "`INVALID_REQUEST` naming the field", body = ErrorBody),
         (status = 200, description = "Used by the order (now or before)", body = CouponView),
         (status = 404, description = "`COUPON_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`COUPON_NOT_OWNED`, `COUPON_USED`, `ORDER_HAS_COUPON`, `ORDER_CANCELLED`", body = ErrorBody),
@@ -36,7 +38,7 @@ pub async fn use_coupon(
     Path(coupon_id): Path<String>,
     Json(body): Json<UseCoupon>,
 ) -> Result<Json<CouponView>, ApiError> {
-    let coupon_id = validate::id(&coupon_id).ok_or(ApiError::CouponNotFound)?;
+    let coupon_id = validate::id("coupon_id", &coupon_id)?;
     let pool = state.db.pool()?;
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;

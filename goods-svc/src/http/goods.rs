@@ -1,12 +1,10 @@
 //! `/goods`: create goods, read them with their stock, read their stock journal.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use shop_kit::{
     contracts::goods::{CreateGoods, GoodsView, StockLogView},
     error::{ErrorBody, Unavailable},
+    extract::Path,
     json::Json,
     validate,
 };
@@ -57,8 +55,9 @@ pub async fn create_goods(
     get,
     path = "/goods/{goods_id}",
     tag = "goods",
-    params(("goods_id" = String, Path, description = "Goods id")),
+    params(("goods_id" = String, Path, description = "Goods id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     responses(
+        (status = 400, description = "`INVALID_REQUEST` naming the field", body = ErrorBody),
         (status = 200, description = "The goods", body = GoodsView),
         (status = 404, description = "`GOODS_NOT_FOUND`", body = ErrorBody),
         (status = 503, description = "`UNAVAILABLE`", body = ErrorBody),
@@ -68,7 +67,7 @@ pub async fn get_goods(
     State(state): State<AppState>,
     Path(goods_id): Path<String>,
 ) -> Result<Json<GoodsView>, ApiError> {
-    let goods_id = validate::id(&goods_id).ok_or(ApiError::GoodsNotFound)?;
+    let goods_id = validate::id("goods_id", &goods_id)?;
     let goods = store::goods::find_goods(state.db.pool()?, goods_id)
         .await?
         .ok_or(ApiError::GoodsNotFound)?;
@@ -109,8 +108,9 @@ pub async fn get_goods(
     get,
     path = "/goods/{goods_id}/stock-logs",
     tag = "goods",
-    params(("goods_id" = String, Path, description = "Goods id")),
+    params(("goods_id" = String, Path, description = "Goods id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     responses(
+        (status = 400, description = "`INVALID_REQUEST` naming the field", body = ErrorBody),
         (status = 200, description = "Oldest first", body = Vec<StockLogView>),
         (status = 404, description = "`GOODS_NOT_FOUND`", body = ErrorBody),
     )
@@ -119,7 +119,7 @@ pub async fn stock_logs(
     State(state): State<AppState>,
     Path(goods_id): Path<String>,
 ) -> Result<Json<Vec<StockLogView>>, ApiError> {
-    let goods_id = validate::id(&goods_id).ok_or(ApiError::GoodsNotFound)?;
+    let goods_id = validate::id("goods_id", &goods_id)?;
     let db = state.db.pool()?;
     if !store::goods::goods_exist(db, goods_id).await? {
         return Err(ApiError::GoodsNotFound);

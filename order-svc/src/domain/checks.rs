@@ -71,20 +71,9 @@ pub struct CheckedOrder {
     pub address: String,
 }
 
-/// The ids of the request (an id that is not a number is unknown: 404).
-pub fn parse_ids(request: &ConfirmOrder) -> Result<(Id, Id, Option<Id>), Refusal> {
-    let user_id = Id::parse(request.user_id.trim()).ok_or(Refusal::UserNotFound)?;
-    let goods_id = Id::parse(request.goods_id.trim()).ok_or(Refusal::GoodsNotFound)?;
-    let coupon_id = match request.coupon_id.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => Some(Id::parse(text).ok_or(Refusal::CouponNotFound)?),
-    };
-    Ok((user_id, goods_id, coupon_id))
-}
-
 /// Runs every check in the order of docs/architecture.md, "Confirm order".
 pub fn check(request: &ConfirmOrder, facts: &Facts) -> Result<CheckedOrder, Refusal> {
-    let (user_id, goods_id, coupon_id) = parse_ids(request)?;
+    let (user_id, goods_id, coupon_id) = (request.user_id, request.goods_id, request.coupon_id);
     let user = facts.user.as_ref().ok_or(Refusal::UserNotFound)?;
     let goods = facts.goods.as_ref().ok_or(Refusal::GoodsNotFound)?;
     if request.goods_price != goods.price {
@@ -177,13 +166,13 @@ mod tests {
 
     fn request() -> ConfirmOrder {
         ConfirmOrder {
-            user_id: "1".into(),
-            goods_id: "2".into(),
+            user_id: Id(1),
+            goods_id: Id(2),
             quantity: 1,
             goods_price: m("5000.00"),
             order_amount: m("5000.00"),
             shipping_fee: m("0"),
-            coupon_id: Some("3".into()),
+            coupon_id: Some(Id(3)),
             money_paid: m("100.00"),
             address: "Beijing".into(),
         }
@@ -235,10 +224,7 @@ mod tests {
         type Change = Box<dyn Fn(&mut ConfirmOrder, &mut Facts)>;
         let cases: Vec<(Change, Refusal)> = vec![
             (Box::new(|_, f| f.user = None), Refusal::UserNotFound),
-            (
-                Box::new(|r, _| r.goods_id = "x".into()),
-                Refusal::GoodsNotFound,
-            ),
+            (Box::new(|_, f| f.goods = None), Refusal::GoodsNotFound),
             (
                 Box::new(|r, _| r.goods_price = m("4999")),
                 Refusal::PriceMismatch { current: m("5000") },

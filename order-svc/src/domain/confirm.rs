@@ -165,7 +165,7 @@ impl Confirmer {
 
     /// Reads the user, the goods and the coupon at once.
     async fn facts(&self, request: &ConfirmOrder) -> Result<Facts, ConfirmError> {
-        let (user_id, goods_id, coupon_id) = checks::parse_ids(request)?;
+        let (user_id, goods_id, coupon_id) = (request.user_id, request.goods_id, request.coupon_id);
         let coupon = async {
             match coupon_id {
                 Some(id) => self.coupons.get_coupon(id).await,

@@ -23,7 +23,7 @@ pub enum Fault {
 impl Fault {
     /// The fault a header value names; `None` for anything else.
     pub fn parse(value: &str) -> Option<Fault> {
-        match value.trim() {
+        match value {
             "after-stock" => Some(Fault::AfterStock),
             "after-coupon" => Some(Fault::AfterCoupon),
             "after-balance" => Some(Fault::AfterBalance),

@@ -1,7 +1,7 @@
 //! `/orders`: confirm an order, read an order.
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
 };
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use shop_kit::{
     contracts::order::{ConfirmOrder, OrderView},
     error::ErrorBody,
     error::InvalidRequest,
+    extract::{Path, Query},
     json::Json,
     validate,
 };
@@ -17,7 +18,10 @@ use utoipa::IntoParams;
 use super::ApiError;
 use crate::{
     app::AppState,
-    domain::faults::{FAULT_HEADER, Fault},
+    domain::{
+        checks::Refusal,
+        faults::{FAULT_HEADER, Fault},
+    },
     store,
 };
 
@@ -31,7 +35,8 @@ use crate::{
     tag = "orders",
     request_body = ConfirmOrder,
     params(("X-Shop-Fault" = Option<String>, Header,
-        description = "With SHOP_FAULTS=on: after-stock | after-coupon | after-balance | crash-after-stock | commit-outcome-lost")),
+        pattern = r"^(after-stock|after-coupon|after-balance|crash-after-stock|commit-outcome-lost)$",
+        description = "Only with SHOP_FAULTS=on (the document lists it only then): where the confirmation fails")),
     responses(
         (status = 201, description = "Confirmed", body = OrderView),
         (status = 400, description = "`INVALID_REQUEST`, `INVALID_QUANTITY`, `ORDER_AMOUNT_INVALID`, `SHIPPING_FEE_INVALID`, `MONEY_PAID_INVALID`, `PAY_AMOUNT_NEGATIVE`", body = ErrorBody),
@@ -46,16 +51,43 @@ pub async fn confirm_order(
     Json(request): Json<ConfirmOrder>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let fault = if state.faults_enabled {
-        headers
-            .get(FAULT_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(Fault::parse)
+        match headers.get(FAULT_HEADER) {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(Fault::parse)
+                    .ok_or_else(|| InvalidRequest::field(FAULT_HEADER, "names no fault"))?,
+            ),
+        }
     } else {
         None
     };
-    validate::bounded_text("address", &request.address, validate::MAX_ADDRESS_CHARS)?;
+    check_bounds(&request)?;
     let order = state.confirmer.confirm(&request, fault).await?;
     Ok((StatusCode::CREATED, Json(order)))
+}
+
+/// The bounds the OpenAPI document states, checked before anything is asked of the
+/// other services: amounts not negative (`money_paid`: `MONEY_PAID_INVALID`),
+/// quantity within 1 … 4294967295 (`INVALID_QUANTITY`), the address's length.
+fn check_bounds(request: &ConfirmOrder) -> Result<(), ApiError> {
+    for (field, amount) in [
+        ("goods_price", request.goods_price),
+        ("order_amount", request.order_amount),
+        ("shipping_fee", request.shipping_fee),
+    ] {
+        validate::not_negative(field, amount)?;
+    }
+    if request.money_paid.is_negative() {
+        return Err(Refusal::MoneyPaidInvalid.into());
+    }
+    if !(1..=i64::from(u32::MAX)).contains(&request.quantity) {
+        return Err(Refusal::InvalidQuantity.into());
+    }
+    validate::bounded_text("address", &request.address, validate::MAX_ADDRESS_CHARS)?;
+    Ok(())
 }
 
 /// Reads an order: amounts, status, pay status, cancel reason.
@@ -63,8 +95,9 @@ pub async fn confirm_order(
     get,
     path = "/orders/{order_id}",
     tag = "orders",
-    params(("order_id" = String, Path, description = "Order id")),
+    params(("order_id" = String, Path, description = "Order id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     responses(
+        (status = 400, description = "`INVALID_REQUEST` naming the field", body = ErrorBody),
         (status = 200, description = "The order", body = OrderView),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
     )
@@ -73,7 +106,7 @@ pub async fn get_order(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
 ) -> Result<Json<OrderView>, ApiError> {
-    let order_id = validate::id(&order_id).ok_or(ApiError::OrderNotFound)?;
+    let order_id = validate::id("order_id", &order_id)?;
     let order = store::orders::find_order(state.db.pool()?, order_id).await?;
     order.map(Json).ok_or(ApiError::OrderNotFound)
 }
@@ -82,6 +115,7 @@ pub async fn get_order(
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct RecentQuery {
     /// How many orders, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
 }
 
@@ -102,9 +136,9 @@ pub async fn recent_orders(
 ) -> Result<Json<Vec<OrderView>>, ApiError> {
     let limit = match query.limit.as_deref() {
         None => 20,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
+        Some(text) => (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<u32>().ok())
+            .flatten()
             .filter(|n| (1..=100).contains(n))
             .ok_or_else(|| InvalidRequest::field("limit", "an integer from 1 to 100"))?,
     };

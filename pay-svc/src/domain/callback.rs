@@ -80,7 +80,7 @@ async fn apply_in_transaction(
     outbox: &Outbox,
     callback: &PayCallback,
 ) -> Result<Applied, CallbackRefused> {
-    let pay_id = Id::parse(&callback.pay_id).ok_or(CallbackRefused::PaymentNotFound)?;
+    let pay_id = callback.pay_id;
     let trade_no = callback.trade_no.as_deref();
     let mut conn = db.pool()?.acquire().await?;
     let mut tx = conn.begin().await?;

@@ -40,13 +40,12 @@ pub enum CreateRefused {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Creates (or finds) the payment of the order `order_id` (as the client wrote it).
+/// Creates (or finds) the payment of the order `order_id`.
 pub async fn create_payment(
     db: &Database,
     orders: &OrderClient,
-    order_id: &str,
+    order_id: Id,
 ) -> Result<Created, CreateRefused> {
-    let order_id = Id::parse(order_id).ok_or(CreateRefused::OrderNotFound)?;
     let pool = db.pool()?;
     let existing = payments::find_by_order(pool, order_id).await?;
     // A settled payment is the answer whatever the order's state now.

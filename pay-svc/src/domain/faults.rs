@@ -21,7 +21,7 @@ pub enum Fault {
 impl Fault {
     /// The fault a header value names; `None` for anything else.
     pub fn parse(value: &str) -> Option<Fault> {
-        match value.trim() {
+        match value {
             "crash-after-commit" => Some(Fault::CrashAfterCommit),
             _ => None,
         }

@@ -3,7 +3,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{Path, State, rejection::BytesRejection},
+    extract::{State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
 };
 use shop_kit::{
@@ -12,6 +12,7 @@ use shop_kit::{
         signature_is_valid,
     },
     error::{ErrorBody, InvalidRequest, Unavailable},
+    extract::Path,
     json::{self, Json},
     validate,
 };
@@ -47,7 +48,7 @@ pub async fn create_payment(
     State(state): State<AppState>,
     Json(request): Json<CreatePayment>,
 ) -> Result<(StatusCode, Json<PaymentView>), ApiError> {
-    match create::create_payment(&state.db, &state.orders, &request.order_id).await? {
+    match create::create_payment(&state.db, &state.orders, request.order_id).await? {
         Created::New(payment) => Ok((StatusCode::CREATED, Json(payment))),
         Created::Existing(payment) => Ok((StatusCode::OK, Json(payment))),
     }
@@ -65,8 +66,10 @@ pub async fn create_payment(
     tag = "payments",
     request_body = PayCallback,
     params(
-        ("X-Pay-Signature" = String, Header, description = "hex HMAC-SHA256(PAY_CALLBACK_SECRET, raw body)"),
-        ("X-Shop-Fault" = Option<String>, Header, description = "With SHOP_FAULTS=on: crash-after-commit"),
+        ("X-Pay-Signature" = String, Header, pattern = r"^[0-9a-fA-F]{64}$",
+            description = "hex HMAC-SHA256(PAY_CALLBACK_SECRET, raw body)"),
+        ("X-Shop-Fault" = Option<String>, Header, pattern = r"^crash-after-commit$",
+            description = "Only with SHOP_FAULTS=on (the document lists it only then): crash-after-commit"),
     ),
     responses(
         (status = 200, description = "Accepted (also for a replay)", body = CallbackAnswer),
@@ -90,8 +93,9 @@ pub async fn payment_callback(
         tracing::warn!("payment callback with an invalid signature refused");
         return Err(ApiError::SignatureInvalid);
     }
+    json::check_content_type(&headers)?;
+    let fault = fault(&state, &headers)?;
     let callback: PayCallback = json::parse(&body)?;
-    validate::bounded_text("pay_id", &callback.pay_id, validate::MAX_ID_CHARS)?;
     if let Some(trade_no) = &callback.trade_no {
         validate::bounded_text("trade_no", trade_no, validate::MAX_TRADE_NO_CHARS)?;
     }
@@ -102,7 +106,7 @@ pub async fn payment_callback(
         tokio::spawn(async move { refunds.execute(refund_id).await });
     }
     if let Applied::Paid { outbox_row } = applied {
-        if fault(&state, &headers) == Some(Fault::CrashAfterCommit) {
+        if fault == Some(Fault::CrashAfterCommit) {
             tracing::error!(pay_id = %callback.pay_id, outbox_row,
                 "fault crash-after-commit: stopping before the paid message is sent");
             state.shutdown.cancel();
@@ -113,14 +117,20 @@ pub async fn payment_callback(
     Ok(Json(CallbackAnswer::ok()))
 }
 
-fn fault(state: &AppState, headers: &HeaderMap) -> Option<Fault> {
+/// The fault the request names, with `SHOP_FAULTS=on` (400 when it names none).
+fn fault(state: &AppState, headers: &HeaderMap) -> Result<Option<Fault>, InvalidRequest> {
     if !state.faults_enabled {
-        return None;
+        return Ok(None);
     }
-    headers
-        .get(FAULT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Fault::parse)
+    match headers.get(FAULT_HEADER) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(Fault::parse)
+            .map(Some)
+            .ok_or_else(|| InvalidRequest::field(FAULT_HEADER, "names no fault")),
+    }
 }
 
 /// Reads a payment: its order, amount, status and refunds.
@@ -128,8 +138,9 @@ fn fault(state: &AppState, headers: &HeaderMap) -> Option<Fault> {
     get,
     path = "/payments/{pay_id}",
     tag = "payments",
-    params(("pay_id" = String, Path, description = "Payment id")),
+    params(("pay_id" = String, Path, description = "Payment id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     responses(
+        (status = 400, description = "`INVALID_REQUEST` naming the field", body = ErrorBody),
         (status = 200, description = "The payment", body = PaymentView),
         (status = 404, description = "`PAYMENT_NOT_FOUND`", body = ErrorBody),
     )
@@ -138,7 +149,7 @@ pub async fn get_payment(
     State(state): State<AppState>,
     Path(pay_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    let pay_id = validate::id(&pay_id).ok_or(ApiError::PaymentNotFound)?;
+    let pay_id = validate::id("pay_id", &pay_id)?;
     let payment = store::payments::find_payment(state.db.pool()?, pay_id).await?;
     payment.map(Json).ok_or(ApiError::PaymentNotFound)
 }

@@ -2,15 +2,16 @@
 //!
 //! Unlike axum's own, its rejections answer with the error body of docs/api.md
 //! ("Conventions"): 400 `INVALID_REQUEST` naming the field for malformed JSON, a
-//! missing field or a wrong type. It does not insist on a `Content-Type` header, so a
-//! bare `curl -d` works.
+//! missing field or a wrong type, and naming `content-type` for a body declared as
+//! anything but JSON. A request without a `Content-Type` header is read as JSON.
 
 use axum::{
     body::Bytes,
     extract::{FromRequest, Request},
+    http::{HeaderMap, header::CONTENT_TYPE},
     response::{IntoResponse, Response},
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserializer, Serialize, de, de::DeserializeOwned};
 
 use crate::error::InvalidRequest;
 
@@ -26,6 +27,7 @@ where
     type Rejection = InvalidRequest;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        check_content_type(req.headers())?;
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|rejection| InvalidRequest::body(rejection.body_text()))?;
@@ -37,6 +39,71 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
     }
+}
+
+/// Refuses a body whose `Content-Type` is not JSON (`application/json` or
+/// `application/…+json`, any parameters); no header at all is read as JSON.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), InvalidRequest> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let json = essence.as_deref().is_some_and(|media| {
+        media == "application/json"
+            || media
+                .strip_prefix("application/")
+                .is_some_and(|sub| sub.ends_with("+json"))
+    });
+    if json {
+        Ok(())
+    } else {
+        Err(InvalidRequest::field(
+            "content-type",
+            "must be application/json",
+        ))
+    }
+}
+
+/// For `#[serde(deserialize_with = "…")]` on an integer field of a request: a JSON
+/// integer, or a number with a zero fraction (`3.0`, `1e3`), which JSON Schema counts as
+/// an integer too; refused when it does not fit `T`.
+pub fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    struct Whole;
+    impl de::Visitor<'_> for Whole {
+        type Value = i128;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i128, E> {
+            Ok(v.into())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i128, E> {
+            Ok(v.into())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i128, E> {
+            // Within ±2^64 every f64 with a zero fraction converts exactly.
+            if v.is_finite() && v.fract() == 0.0 && v.abs() < 18_446_744_073_709_551_616.0 {
+                Ok(v as i128)
+            } else {
+                Err(E::invalid_type(de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    let value = deserializer.deserialize_any(Whole)?;
+    T::try_from(value).map_err(|_| {
+        de::Error::invalid_value(
+            de::Unexpected::Other(&format!("integer {value}")),
+            &"a whole number in range",
+        )
+    })
 }
 
 /// Parses a JSON body, naming the field at fault when it fails.
@@ -103,6 +170,26 @@ mod tests {
     }
 
     #[test]
+    fn whole_numbers_may_have_a_zero_fraction() {
+        #[derive(Debug, Deserialize)]
+        struct Count {
+            #[serde(deserialize_with = "whole_number")]
+            n: u32,
+        }
+        let n = |json: &str| parse::<Count>(json.as_bytes()).map(|c| c.n);
+        assert_eq!(n(r#"{"n": 7}"#).unwrap(), 7);
+        assert_eq!(n(r#"{"n": 7.0}"#).unwrap(), 7);
+        assert_eq!(n(r#"{"n": 4294967295}"#).unwrap(), u32::MAX);
+        assert_eq!(
+            n(r#"{"n": 4294967296}"#).unwrap_err().field.as_deref(),
+            Some("n")
+        );
+        assert!(n(r#"{"n": 7.5}"#).is_err());
+        assert!(n(r#"{"n": -1}"#).is_err());
+        assert!(n(r#"{"n": "7"}"#).is_err());
+    }
+
+    #[test]
     fn a_wrong_type_is_named() {
         let err = parse::<Body>(br#"{"name": "x", "stock": "many"}"#).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("stock"));
@@ -111,6 +198,22 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn a_body_declared_as_something_else_is_refused() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, value.parse().unwrap());
+            check_content_type(&headers)
+        };
+        assert!(check_content_type(&HeaderMap::new()).is_ok());
+        assert!(with("application/json").is_ok());
+        assert!(with("Application/JSON; charset=utf-8").is_ok());
+        assert!(with("application/merge-patch+json").is_ok());
+        let err = with("text/plain").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("content-type"));
+        assert!(with("application/x-www-form-urlencoded").is_err());
     }
 
     #[test]

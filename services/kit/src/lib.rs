@@ -15,6 +15,7 @@ pub mod consumer_log;
 pub mod contracts;
 pub mod db;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod ids;
 pub mod json;

@@ -4,7 +4,7 @@
 //! variables each service reads ([`Service::env_vars`]) is what the launcher and the
 //! docker-compose test rely on, so it lives here, next to the parsing.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{fmt, net::SocketAddr, time::Duration};
 
 /// The five services of Shop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,8 +119,9 @@ pub struct SettingsError {
 /// The dev secret used when `PAY_CALLBACK_SECRET` is not set (pay-svc logs a warning).
 pub const DEV_PAY_CALLBACK_SECRET: &str = "shop-dev-callback-secret";
 
-/// Settings of one service process, read from the environment.
-#[derive(Debug, Clone)]
+/// Settings of one service process, read from the environment; `Debug` shows every setting but the secrets
+/// (`internal_token`, `pay_callback_secret`), which it redacts.
+#[derive(Clone)]
 pub struct Settings {
     pub service: Service,
     pub listen_addr: SocketAddr,
@@ -161,6 +162,65 @@ pub struct Settings {
     /// `STOCK_RECONCILE_INTERVAL` (goods): how often the reconciler compares the Redis
     /// stock with MySQL and applies journals whose message is overdue.
     pub stock_reconcile_interval: Duration,
+}
+
+/// What `Debug` shows instead of a secret.
+const REDACTED: &str = "<redacted>";
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field by name, no `..`: a new field must be added here, and a new
+        // secret redacted, before this compiles.
+        let Settings {
+            service,
+            listen_addr,
+            database_url,
+            redis_url,
+            redis_prefix,
+            mq_addr,
+            mq_admin_addr,
+            order_svc_url,
+            goods_svc_url,
+            coupon_svc_url,
+            user_svc_url,
+            pay_svc_url,
+            order_pay_timeout,
+            order_abandon_after,
+            pay_callback_secret,
+            faults_enabled,
+            internal_token: _,
+            internal_token_generated,
+            outbox_retry_after,
+            stock_reserve_timeout,
+            stock_reconcile_interval,
+        } = self;
+        f.debug_struct("Settings")
+            .field("service", service)
+            .field("listen_addr", listen_addr)
+            .field("database_url", database_url)
+            .field("redis_url", redis_url)
+            .field("redis_prefix", redis_prefix)
+            .field("mq_addr", mq_addr)
+            .field("mq_admin_addr", mq_admin_addr)
+            .field("order_svc_url", order_svc_url)
+            .field("goods_svc_url", goods_svc_url)
+            .field("coupon_svc_url", coupon_svc_url)
+            .field("user_svc_url", user_svc_url)
+            .field("pay_svc_url", pay_svc_url)
+            .field("order_pay_timeout", order_pay_timeout)
+            .field("order_abandon_after", order_abandon_after)
+            .field(
+                "pay_callback_secret",
+                &pay_callback_secret.as_ref().map(|_| REDACTED),
+            )
+            .field("faults_enabled", faults_enabled)
+            .field("internal_token", &REDACTED)
+            .field("internal_token_generated", internal_token_generated)
+            .field("outbox_retry_after", outbox_retry_after)
+            .field("stock_reserve_timeout", stock_reserve_timeout)
+            .field("stock_reconcile_interval", stock_reconcile_interval)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -265,6 +325,35 @@ mod tests {
         assert_eq!(s.internal_token.len(), 64);
         let other = Settings::from_lookup(Service::Goods, |_| None).unwrap();
         assert_ne!(s.internal_token, other.internal_token, "generated afresh");
+    }
+
+    #[test]
+    fn debug_output_redacts_the_internal_token_and_the_callback_secret() {
+        let env: HashMap<&str, &str> = [
+            ("SHOP_INTERNAL_TOKEN", "t0ken-that-must-not-show"),
+            ("PAY_CALLBACK_SECRET", "secret-that-must-not-show"),
+        ]
+        .into_iter()
+        .collect();
+        let s = Settings::from_lookup(Service::Pay, |v| env.get(v).map(|s| s.to_string())).unwrap();
+        for text in [format!("{s:?}"), format!("{s:#?}")] {
+            assert!(!text.contains("t0ken-that-must-not-show"), "{text}");
+            assert!(!text.contains("secret-that-must-not-show"), "{text}");
+            assert_eq!(text.matches("<redacted>").count(), 2, "{text}");
+            assert!(
+                text.contains("database_url"),
+                "the other settings show: {text}"
+            );
+        }
+        let text = format!("{s:?}");
+        assert!(text.contains("internal_token: \"<redacted>\""), "{text}");
+        assert!(
+            text.contains("pay_callback_secret: Some(\"<redacted>\")"),
+            "{text}"
+        );
+        let unset = Settings::from_lookup(Service::Pay, |_| None).unwrap();
+        assert!(format!("{unset:?}").contains("pay_callback_secret: None"));
+        assert!(!format!("{unset:?}").contains(&unset.internal_token));
     }
 
     #[test]

@@ -143,8 +143,8 @@ pub fn ratios(reports: &[Report]) -> String {
 pub fn order(user_id: Id, goods_id: Id) -> ConfirmOrder {
     let price: Money = PRICE.parse().expect("a price");
     ConfirmOrder {
-        user_id: user_id.to_string(),
-        goods_id: goods_id.to_string(),
+        user_id,
+        goods_id,
         quantity: 1,
         goods_price: price,
         order_amount: price,

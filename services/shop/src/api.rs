@@ -131,7 +131,7 @@ impl ShopApi {
 
     pub async fn coupon(&self, user: Id, value: &str) -> anyhow::Result<CouponView> {
         let body = CreateCoupon {
-            user_id: user.to_string(),
+            user_id: user,
             value: money(value),
         };
         Ok(self.coupons.create_coupon(&body).await?)
@@ -222,7 +222,7 @@ impl ShopApi {
     /// The signed `paid` callback with `X-Shop-Fault: fault`; the answer's status.
     pub async fn callback_with_fault(&self, pay_id: Id, fault: &str) -> anyhow::Result<u16> {
         let body = serde_json::to_vec(&PayCallback {
-            pay_id: pay_id.to_string(),
+            pay_id,
             status: CallbackStatus::Paid,
             trade_no: Some(format!("SCN-{pay_id}")),
         })?;
@@ -290,13 +290,13 @@ pub fn order_body(
     };
     let as_money = |d: Decimal| Money::new(d).expect("two places");
     ConfirmOrder {
-        user_id: user.to_string(),
-        goods_id: goods.goods_id.to_string(),
+        user_id: user,
+        goods_id: goods.goods_id,
         quantity: quantity.into(),
         goods_price: goods.price,
         order_amount: as_money(amount),
         shipping_fee: as_money(shipping),
-        coupon_id: coupon.map(|c| c.to_string()),
+        coupon_id: coupon,
         money_paid: money(money_paid),
         address: "Beijing".into(),
     }

@@ -98,3 +98,79 @@ pub async fn health_names_database_when_its_port_is_closed<A: ShopApp>(env: &Tes
     }
     app.stop().await;
 }
+
+/// Every input of every operation of `/openapi.json` states a bound (docs/api.md,
+/// "Conventions"): each string a `maxLength`, an anchored `pattern` or an `enum`, each
+/// number a `minimum` and a `maximum`, in path, query and header parameters and in
+/// request bodies (through `$ref`, `oneOf`, `anyOf` and properties); and every
+/// operation that takes an input documents its 400 answer.
+pub async fn openapi_bounds_every_input(app: &TestApp) {
+    let doc = json(app.get("/openapi.json").await).await;
+    let mut problems = Vec::new();
+    let paths = doc["paths"].as_object().expect("paths object");
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            let name = format!("{} {path}", method.to_uppercase());
+            let mut inputs = 0;
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                inputs += 1;
+                let at = format!("{name} parameter {}", parameter["name"]);
+                unbounded(&doc, &parameter["schema"], &at, &mut problems);
+            }
+            if let Some(content) = operation["requestBody"]["content"].as_object() {
+                for (media, body) in content {
+                    inputs += 1;
+                    let at = format!("{name} body {media}");
+                    unbounded(&doc, &body["schema"], &at, &mut problems);
+                }
+            }
+            if inputs > 0 && operation["responses"]["400"].is_null() {
+                problems.push(format!("{name}: no 400 answer documented"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "unbounded inputs:\n{}",
+        problems.join("\n")
+    );
+}
+
+fn unbounded(doc: &serde_json::Value, schema: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        return unbounded(doc, &doc["components"]["schemas"][name], at, out);
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for item in schema[key].as_array().into_iter().flatten() {
+            unbounded(doc, item, at, out);
+        }
+    }
+    if let Some(properties) = schema["properties"].as_object() {
+        for (name, property) in properties {
+            unbounded(doc, property, &format!("{at}.{name}"), out);
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        serde_json::Value::String(t) => vec![t.as_str()],
+        serde_json::Value::Array(ts) => ts.iter().filter_map(|t| t.as_str()).collect(),
+        _ => vec![],
+    };
+    let has = |key: &str| !schema[key].is_null();
+    let anchored = schema["pattern"]
+        .as_str()
+        .is_some_and(|p| p.starts_with('^') && p.ends_with('$'));
+    if types.contains(&"string") && !(has("maxLength") || anchored || has("enum")) {
+        out.push(format!(
+            "{at}: a string without maxLength, anchored pattern or enum"
+        ));
+    }
+    if (types.contains(&"integer") || types.contains(&"number"))
+        && !(has("minimum") && has("maximum"))
+    {
+        out.push(format!("{at}: a number without minimum and maximum"));
+    }
+    if types.contains(&"object") && !has("properties") && !has("enum") {
+        out.push(format!("{at}: an object of any shape"));
+    }
+}

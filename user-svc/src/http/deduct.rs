@@ -1,11 +1,12 @@
 //! `POST /internal/users/{user_id}/deduct`: deduct from the balance for an order
 //! (called by order-svc), idempotent by order id, refused after the order's cancel.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use shop_kit::{
     cancelled_orders,
     contracts::user::{DeductBalance, UserView},
     error::ErrorBody,
+    extract::Path,
     http::current_request_id,
     json::Json,
     validate,
@@ -24,7 +25,7 @@ use crate::{
     post,
     path = "/internal/users/{user_id}/deduct",
     tag = "internal",
-    params(("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     request_body = DeductBalance,
     responses(
         (status = 200, description = "Deducted (now or before)", body = UserView),
@@ -38,7 +39,7 @@ pub async fn deduct_balance(
     Path(user_id): Path<String>,
     Json(body): Json<DeductBalance>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user_id = validate::id(&user_id).ok_or(ApiError::UserNotFound)?;
+    let user_id = validate::id("user_id", &user_id)?;
     let amount = validate::positive("amount", body.amount)?;
     let pool = state.db.pool()?;
     let mut conn = pool.acquire().await?;

@@ -1,9 +1,11 @@
 //! `GET /internal/orders/{order_id}/records`: what user-svc holds about an order, for
 //! order-svc's timeline.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use shop_kit::{
     contracts::timeline::{OrderRecords, RecordsQuery},
+    error::ErrorBody,
+    extract::{Path, Query},
     json::Json,
     validate,
 };
@@ -17,18 +19,19 @@ use crate::{app::AppState, store};
     get,
     path = "/internal/orders/{order_id}/records",
     tag = "internal",
-    params(("order_id" = String, Path, description = "Order id"), RecordsQuery),
-    responses((status = 200, description = "The records", body = OrderRecords))
+    params(("order_id" = String, Path, description = "Order id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19), RecordsQuery),
+    responses(
+        (status = 200, description = "The records", body = OrderRecords),
+        (status = 400, description = "`INVALID_REQUEST` naming `order_id` or `keys`", body = ErrorBody),
+    )
 )]
 pub async fn order_records(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
     Query(query): Query<RecordsQuery>,
 ) -> Result<Json<OrderRecords>, ApiError> {
-    let Some(order_id) = validate::id(&order_id) else {
-        return Ok(Json(OrderRecords::default()));
-    };
-    let keys = query.keys_with(order_id);
+    let order_id = validate::id("order_id", &order_id)?;
+    let keys = query.keys_with(order_id)?;
     let records = store::records::order_records(state.db.pool()?, order_id, &keys).await?;
     Ok(Json(records))
 }

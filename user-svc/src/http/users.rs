@@ -1,12 +1,10 @@
 //! `/users`: create a user, read it, read its money log.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use shop_kit::{
     contracts::user::{CreateUser, MoneyLogView, UserView},
     error::ErrorBody,
+    extract::Path,
     json::Json,
     validate,
 };
@@ -48,8 +46,9 @@ pub async fn create_user(
     get,
     path = "/users/{user_id}",
     tag = "users",
-    params(("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     responses(
+        (status = 400, description = "`INVALID_REQUEST` naming the field", body = ErrorBody),
         (status = 200, description = "The user", body = UserView),
         (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody),
     )
@@ -58,7 +57,7 @@ pub async fn get_user(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user_id = validate::id(&user_id).ok_or(ApiError::UserNotFound)?;
+    let user_id = validate::id("user_id", &user_id)?;
     let user = store::users::find_user(state.db.pool()?, user_id).await?;
     user.map(Json).ok_or(ApiError::UserNotFound)
 }
@@ -68,8 +67,9 @@ pub async fn get_user(
     get,
     path = "/users/{user_id}/money-logs",
     tag = "users",
-    params(("user_id" = String, Path, description = "User id")),
+    params(("user_id" = String, Path, description = "User id", pattern = r"^[1-9][0-9]{0,18}$", min_length = 1, max_length = 19)),
     responses(
+        (status = 400, description = "`INVALID_REQUEST` naming the field", body = ErrorBody),
         (status = 200, description = "Oldest first", body = Vec<MoneyLogView>),
         (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody),
     )
@@ -78,7 +78,7 @@ pub async fn money_logs(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
 ) -> Result<Json<Vec<MoneyLogView>>, ApiError> {
-    let user_id = validate::id(&user_id).ok_or(ApiError::UserNotFound)?;
+    let user_id = validate::id("user_id", &user_id)?;
     let db = state.db.pool()?;
     if store::users::find_user(db, user_id).await?.is_none() {
         return Err(ApiError::UserNotFound);

@@ -31,9 +31,7 @@ impl PayClient {
 
     /// Creates (or finds) the payment of `order_id`.
     pub async fn create_payment(&self, order_id: Id) -> Result<PaymentView, ClientError> {
-        let body = CreatePayment {
-            order_id: order_id.to_string(),
-        };
+        let body = CreatePayment { order_id };
         self.0.post("/payments", &body).await
     }
 
@@ -46,7 +44,7 @@ impl PayClient {
         trade_no: Option<String>,
     ) -> Result<CallbackAnswer, ClientError> {
         let callback = PayCallback {
-            pay_id: pay_id.to_string(),
+            pay_id,
             status,
             trade_no,
         };

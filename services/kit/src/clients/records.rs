@@ -3,7 +3,7 @@
 
 use super::{ClientError, CouponClient, GoodsClient, PayClient, ServiceClient, UserClient};
 use crate::{
-    contracts::timeline::{MessageKey, OrderRecords},
+    contracts::timeline::{MessageKey, OrderRecords, RecordsQuery},
     ids::Id,
 };
 
@@ -21,7 +21,7 @@ impl ServiceClient {
         } else {
             format!(
                 "/internal/orders/{order_id}/records?keys={}",
-                keys.join(",")
+                RecordsQuery::text(&keys)
             )
         };
         self.get(&path).await

@@ -10,8 +10,9 @@ use crate::{ids::Id, money::Money};
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateCoupon {
     /// The owner; must exist at user-svc (else 404 `USER_NOT_FOUND`).
-    pub user_id: String,
+    pub user_id: Id,
     /// What the coupon takes off an order, more than zero.
+    #[schema(schema_with = crate::money::positive_schema)]
     pub value: Money,
 }
 

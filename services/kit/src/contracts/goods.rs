@@ -9,11 +9,15 @@ use crate::{ids::Id, money::Money};
 /// `POST /goods`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateGoods {
-    /// Not empty, at most 64 characters.
+    /// Not blank, at most 64 characters (spaces, tabs and line breaks around it are
+    /// dropped).
+    #[schema(min_length = 1, max_length = 64, pattern = r"[^ \t\n\r]")]
     pub name: String,
     /// Unit price, not negative.
     pub price: Money,
     /// Units in stock, a whole number from 0 to 4294967295.
+    #[serde(deserialize_with = "crate::json::whole_number")]
+    #[schema(minimum = 0, maximum = 4294967295_i64)]
     pub stock: i64,
 }
 
@@ -47,6 +51,7 @@ pub struct StockLogView {
     pub journal_id: String,
     pub order_id: Id,
     pub goods_id: Id,
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
     pub quantity: u32,
     pub status: StockLogStatus,
     pub created_at: DateTime<Utc>,
@@ -60,6 +65,9 @@ pub struct StockLogView {
 pub struct ReserveStock {
     pub order_id: Id,
     pub goods_id: Id,
+    /// At least 1.
+    #[serde(deserialize_with = "crate::json::whole_number")]
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
     pub quantity: u32,
 }
 
@@ -69,6 +77,7 @@ pub struct Reservation {
     pub journal_id: String,
     pub order_id: Id,
     pub goods_id: Id,
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
     pub quantity: u32,
     pub status: StockLogStatus,
 }

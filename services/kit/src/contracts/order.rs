@@ -50,6 +50,7 @@ pub struct OrderView {
     pub order_id: Id,
     pub user_id: Id,
     pub goods_id: Id,
+    #[schema(value_type = i64, minimum = 1, maximum = 4294967295_i64)]
     pub quantity: u32,
     pub status: OrderStatus,
     pub pay_status: PayStatus,
@@ -71,9 +72,12 @@ pub struct OrderView {
 /// against the current state (docs/architecture.md, "Confirm order").
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ConfirmOrder {
-    pub user_id: String,
-    pub goods_id: String,
-    /// At least 1 and at most the available stock.
+    pub user_id: Id,
+    pub goods_id: Id,
+    /// At least 1 and at most the available stock (`INVALID_QUANTITY` when less than
+    /// 1 or more than 4294967295).
+    #[serde(deserialize_with = "crate::json::whole_number")]
+    #[schema(minimum = 1, maximum = 4294967295_i64)]
     pub quantity: i64,
     /// Must equal the goods' current price.
     pub goods_price: Money,
@@ -83,10 +87,13 @@ pub struct ConfirmOrder {
     pub shipping_fee: Money,
     /// An unused coupon of the user, or null.
     #[serde(default)]
-    pub coupon_id: Option<String>,
-    /// Paid from the balance: 0 or more, at most the balance.
+    pub coupon_id: Option<Id>,
+    /// Paid from the balance: 0 or more (`MONEY_PAID_INVALID` when negative), at most
+    /// the balance.
     pub money_paid: Money,
+    /// Where to deliver: at most 255 characters (empty when left out).
     #[serde(default)]
+    #[schema(max_length = 255)]
     pub address: String,
 }
 

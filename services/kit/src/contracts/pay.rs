@@ -92,8 +92,8 @@ pub struct RefundView {
 /// `POST /payments`: pay a confirmed, unpaid order. The amount comes from order-svc.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatePayment {
-    /// The order to pay (a string of digits).
-    pub order_id: String,
+    /// The order to pay.
+    pub order_id: Id,
 }
 
 /// What the payment platform reports in a callback.
@@ -108,10 +108,11 @@ pub enum CallbackStatus {
 /// HMAC-SHA256 of the raw body with `PAY_CALLBACK_SECRET`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PayCallback {
-    pub pay_id: String,
+    pub pay_id: Id,
     pub status: CallbackStatus,
-    /// The platform's transaction number.
+    /// The platform's transaction number, at most 128 characters.
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub trade_no: Option<String>,
 }
 
@@ -142,7 +143,7 @@ pub fn callback_signature(secret: &str, body: &[u8]) -> String {
 /// Whether `signature` (hex) is the HMAC-SHA256 of `body` with `secret`; the
 /// comparison takes the same time wherever the first difference is.
 pub fn signature_is_valid(secret: &str, body: &[u8], signature: &str) -> bool {
-    let Ok(given) = hex::decode(signature.trim()) else {
+    let Ok(given) = hex::decode(signature) else {
         return false;
     };
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");

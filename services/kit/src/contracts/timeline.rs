@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::ids::Id;
+use crate::{error::InvalidRequest, ids::Id};
 
 /// One step of an order, as one service (or the broker) recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -68,30 +68,59 @@ pub struct OrderRecords {
 /// whose consumer-log entries belong to the order (comma separated).
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 pub struct RecordsQuery {
+    /// Up to 16 message keys (stock journal ids, payment ids), comma separated, each
+    /// 1 to 128 letters, digits, `_`, `.`, `:` or `-`.
+    #[param(
+        pattern = r"^[0-9A-Za-z_.:-]{1,128}(,[0-9A-Za-z_.:-]{1,128}){0,15}$",
+        min_length = 1,
+        max_length = 2063
+    )]
     pub keys: Option<String>,
-}
-
-impl RecordsQuery {
-    /// The order id and the extra keys, each bounded, at most [`MAX_KEYS`] of them.
-    pub fn keys_with(&self, order_id: Id) -> Vec<String> {
-        let mut keys = vec![order_id.to_string()];
-        let extra = self.keys.as_deref().unwrap_or("");
-        keys.extend(
-            extra
-                .split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 128)
-                .take(MAX_KEYS)
-                .map(str::to_owned),
-        );
-        keys.sort();
-        keys.dedup();
-        keys
-    }
 }
 
 /// At most this many extra keys are read per records request.
 pub const MAX_KEYS: usize = 16;
+/// Longest message key asked for.
+pub const MAX_KEY_CHARS: usize = 128;
+
+impl RecordsQuery {
+    /// The order id and the extra keys; 400 `INVALID_REQUEST` naming `keys` when they
+    /// are not what the parameter's schema states.
+    pub fn keys_with(&self, order_id: Id) -> Result<Vec<String>, InvalidRequest> {
+        let mut keys = vec![order_id.to_string()];
+        if let Some(extra) = self.keys.as_deref() {
+            let key_ok = |k: &str| {
+                (1..=MAX_KEY_CHARS).contains(&k.len())
+                    && k.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-')
+                    })
+            };
+            let extra: Vec<&str> = extra.split(',').collect();
+            if extra.len() > MAX_KEYS || !extra.iter().all(|k| key_ok(k)) {
+                return Err(InvalidRequest::field(
+                    "keys",
+                    format!(
+                        "must be 1 to {MAX_KEYS} comma-separated keys of 1 to {MAX_KEY_CHARS} \
+                         letters, digits, '_', '.', ':' or '-'"
+                    ),
+                ));
+            }
+            keys.extend(extra.into_iter().map(str::to_owned));
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// The `keys` of a request for `keys` (at most [`MAX_KEYS`]).
+    pub fn text(keys: &[&str]) -> String {
+        keys.iter()
+            .take(MAX_KEYS)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
 
 /// `GET /orders/{order_id}/timeline`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -9,7 +9,9 @@ use crate::{ids::Id, money::Money};
 /// `POST /users`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateUser {
-    /// Not empty, at most 64 characters.
+    /// Not blank, at most 64 characters (spaces, tabs and line breaks around it are
+    /// dropped).
+    #[schema(min_length = 1, max_length = 64, pattern = r"[^ \t\n\r]")]
     pub name: String,
     /// Opening balance, not negative.
     pub balance: Money,
@@ -52,5 +54,6 @@ pub struct MoneyLogView {
 pub struct DeductBalance {
     pub order_id: Id,
     /// More than zero, at most the balance (`BALANCE_NOT_ENOUGH`).
+    #[schema(schema_with = crate::money::positive_schema)]
     pub amount: Money,
 }

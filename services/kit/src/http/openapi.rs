@@ -103,6 +103,32 @@ fn mark_internal_routes(doc: &mut Document) {
     }
 }
 
+/// Drops the header parameter `name` (any case) from every operation: for a header
+/// the service ignores in this run (`X-Shop-Fault` without `SHOP_FAULTS=on`).
+pub fn remove_header(doc: &mut Document, name: &str) {
+    use utoipa::openapi::{RefOr, path::ParameterIn};
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if let Some(parameters) = operation.parameters.as_mut() {
+                parameters.retain(|p| match p {
+                    RefOr::T(p) => {
+                        !(p.parameter_in == ParameterIn::Header
+                            && p.name.eq_ignore_ascii_case(name))
+                    }
+                    RefOr::Ref(_) => true,
+                });
+            }
+        }
+    }
+}
+
 fn mark_internal(operation: &mut Operation) {
     operation.tags = Some(vec![INTERNAL_TAG.to_owned()]);
     operation.security = Some(vec![SecurityRequirement::new(
