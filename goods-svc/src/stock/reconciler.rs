@@ -5,7 +5,8 @@
 //! 2. applies journals left `reserved` longer than the interval (their message was
 //!    lost or is late); one that cannot be applied is recorded on its row
 //!    (`apply_error`), logged and counted in `/metrics`
-//!    (`stock_journals_unapplicable`), and the pass goes on;
+//!    (`stock_journals_unapplicable`, the last pass's count, and
+//!    `stock_journal_apply_failures_total`), and the pass goes on;
 //! 3. gives back what cancels still owe Redis (their process died after the
 //!    commit);
 //! 4. looks at the goods marked changed since the last pass (and only those):
@@ -112,6 +113,7 @@ async fn apply_overdue(
             Err(error) => {
                 let error = format!("{error:#}");
                 tracing::error!(%journal_id, %error, "stock journal cannot be applied");
+                metrics::counter!("stock_journal_apply_failures_total").increment(1);
                 pass.unapplicable += 1;
                 store::stock_logs::record_apply_error(pool, &journal_id, &error).await?;
             }
