@@ -342,3 +342,53 @@ async fn a_commit_and_a_rollback_sent_together_get_exactly_one_done() {
     consumer.shutdown().await;
     broker.shutdown().await;
 }
+
+/// `GET /transactions` pages the pending halves (`?limit=`, `?after=` the
+/// previous page's `next_after`), so a pile of undecided halves does not
+/// make one unbounded answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_halves_are_listed_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let (addr, admin) = (broker.addr.to_string(), broker.admin_addr.to_string());
+    let txn = TransactionProducer::connect(&addr, "undecided", |_m| {
+        std::future::ready(TxnState::Unknown)
+    })
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            txn.send_half(Message::new("held", format!("h{i}")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+
+    let mut listed = Vec::new();
+    let mut path = "/transactions?limit=2".to_string();
+    let mut pages = 0;
+    loop {
+        let page = admin_get(&admin, &path).await;
+        assert_eq!(page["pending"], 5);
+        let halves = page["halves"].as_array().unwrap();
+        assert!(halves.len() <= 2, "{page}");
+        listed.extend(halves.iter().map(|h| h["id"].as_str().unwrap().to_string()));
+        pages += 1;
+        match page["next_after"].as_str() {
+            Some(after) => path = format!("/transactions?limit=2&after={after}"),
+            None => break,
+        }
+        assert!(pages < 10, "pages never end");
+    }
+
+    assert_eq!(pages, 3);
+    assert_eq!(listed, ids);
+    let bad = reqwest::get(format!("http://{admin}/transactions?limit=0"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    txn.close().await;
+    broker.shutdown().await;
+}

@@ -39,11 +39,40 @@ pub async fn delayed(State(core): State<Arc<BrokerCore>>) -> Result<Json<Value>,
     ))
 }
 
-pub async fn transactions(State(core): State<Arc<BrokerCore>>) -> Json<Value> {
+/// `?limit=` (1–1000, default 1000) and `?after=` (the `next_after` of the
+/// previous page) page the pending halves, oldest first.
+#[derive(serde::Deserialize)]
+pub struct HalfPage {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+/// Most pending halves listed in one answer.
+const HALVES_PAGE: usize = 1000;
+
+pub async fn transactions(
+    State(core): State<Arc<BrokerCore>>,
+    axum::extract::Query(page): axum::extract::Query<HalfPage>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page.limit.unwrap_or(HALVES_PAGE);
+    if limit == 0 || limit > HALVES_PAGE {
+        return Err(ApiError(crate::Error::Invalid(format!(
+            "limit must be 1-{HALVES_PAGE}"
+        ))));
+    }
+    let after = match page.after {
+        Some(id) => Some(id.parse::<crate::message::MessageId>()?.offset),
+        None => None,
+    };
     let now = now_ms();
-    let halves: Vec<Value> = core
-        .txns
-        .pending()
+    let (page, more) = core.txns.pending_page(after, limit);
+    let next_after = more
+        .then(|| {
+            page.last()
+                .map(|h| core.store.message_id(h.log_offset).to_string())
+        })
+        .flatten();
+    let halves: Vec<Value> = page
         .iter()
         .map(|h| {
             json!({
@@ -56,9 +85,10 @@ pub async fn transactions(State(core): State<Arc<BrokerCore>>) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({
-        "pending": halves.len(),
+    Ok(Json(json!({
+        "pending": core.txns.len(),
         "discarded": core.txns.discarded(),
         "halves": halves,
-    }))
+        "next_after": next_after,
+    })))
 }

@@ -142,6 +142,18 @@ impl Transactions {
         self.lock().halves.values().cloned().collect()
     }
 
+    /// Up to `limit` pending halves whose id (log offset) is above `after`,
+    /// oldest first, and whether more follow.
+    pub fn pending_page(&self, after: Option<u64>, limit: usize) -> (Vec<Half>, bool) {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let s = self.lock();
+        let from = after.map_or(Unbounded, Excluded);
+        let mut it = s.halves.range((from, Unbounded)).map(|(_, h)| h.clone());
+        let page: Vec<Half> = it.by_ref().take(limit).collect();
+        let more = it.next().is_some();
+        (page, more)
+    }
+
     /// Check-back counts of the pending halves asked at least once.
     pub fn check_counts(&self) -> BTreeMap<u64, u32> {
         self.lock()
