@@ -61,8 +61,9 @@ pub enum Programs {
     Serve(PathBuf),
 }
 
-/// Where and how to start the system.
-#[derive(Debug, Clone)]
+/// Where and how to start the system; `Debug` redacts the internal token and the
+/// values of secret variables in `extra_env`.
+#[derive(Clone)]
 pub struct SystemConfig {
     /// How the broker and the services are run.
     pub programs: Programs,
@@ -88,6 +89,59 @@ pub struct SystemConfig {
     /// `SHOP_INTERNAL_TOKEN`, the service credential every service gets; when `None`
     /// (unset), [`System::start`] generates one for the run and warns.
     pub internal_token: Option<String>,
+}
+
+impl std::fmt::Debug for SystemConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const REDACTED: &str = "<redacted>";
+        // Every field by name: a new one must be added here before this compiles.
+        let SystemConfig {
+            programs,
+            bin_dir,
+            mysql_url,
+            redis_url,
+            host,
+            mq_port,
+            mq_admin_port,
+            service_ports,
+            schema_suffix,
+            data_dir,
+            extra_env,
+            ready_timeout,
+            internal_token,
+        } = self;
+        let secret = |name: &str| {
+            ["TOKEN", "SECRET", "PASSWORD"]
+                .iter()
+                .any(|word| name.to_ascii_uppercase().contains(word))
+        };
+        let extra_env: Vec<(&str, &str)> = extra_env
+            .iter()
+            .map(|(name, value)| {
+                let value = if secret(name) {
+                    REDACTED
+                } else {
+                    value.as_str()
+                };
+                (name.as_str(), value)
+            })
+            .collect();
+        f.debug_struct("SystemConfig")
+            .field("programs", programs)
+            .field("bin_dir", bin_dir)
+            .field("mysql_url", mysql_url)
+            .field("redis_url", redis_url)
+            .field("host", host)
+            .field("mq_port", mq_port)
+            .field("mq_admin_port", mq_admin_port)
+            .field("service_ports", service_ports)
+            .field("schema_suffix", schema_suffix)
+            .field("data_dir", data_dir)
+            .field("extra_env", &extra_env)
+            .field("ready_timeout", ready_timeout)
+            .field("internal_token", &internal_token.as_ref().map(|_| REDACTED))
+            .finish()
+    }
 }
 
 impl SystemConfig {
@@ -337,5 +391,28 @@ async fn futures_stop_all(children: Vec<ChildProcess>) {
         .map(|c| tokio::spawn(c.stop(Duration::from_secs(10))));
     for stop in stops {
         let _ = stop.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_the_internal_token_and_secret_variables() {
+        let mut config = SystemConfig::local_defaults();
+        config.internal_token = Some("t0ken-that-must-not-show".into());
+        config.extra_env = vec![
+            (
+                "PAY_CALLBACK_SECRET".into(),
+                "secret-that-must-not-show".into(),
+            ),
+            ("SHOP_FAULTS".into(), "on".into()),
+        ];
+        let text = format!("{config:?}");
+        assert!(!text.contains("must-not-show"), "{text}");
+        assert!(text.contains("SHOP_FAULTS"), "{text}");
+        assert!(text.contains("\"on\""), "other variables show: {text}");
+        assert_eq!(text.matches("<redacted>").count(), 2, "{text}");
     }
 }
