@@ -9,6 +9,7 @@ use shop_kit::{
         order::{CANCEL_TAG, ORDER_TOPIC, TIMEOUT_TAG},
         pay::{PAID_TAG, PAY_TOPIC},
     },
+    http::internal::InternalToken,
     outbox::Outbox,
     server::{Runtime, Server, ShopApp},
 };
@@ -31,6 +32,8 @@ pub struct AppState {
     pub timeline: TimelineSources,
     /// `SHOP_FAULTS=on`: honour `X-Shop-Fault`.
     pub faults_enabled: bool,
+    /// The service credential: a caller presenting it is told the order's trace.
+    pub services: InternalToken,
 }
 
 /// order-svc, bound and ready to run.
@@ -96,6 +99,7 @@ impl App {
             confirmer,
             timeline,
             faults_enabled: s.faults_enabled,
+            services: InternalToken::new(&s.internal_token),
         };
         let mut openapi = http::openapi();
         if !s.faults_enabled {

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use shop_kit::{
     consumer_log::wait_ready, contracts::order::CancelReason, db::Database, outbox::Outbox,
+    telemetry,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::cancel;
 use crate::store;
@@ -60,10 +62,15 @@ pub async fn sweep_once(
     outbox: &Outbox,
     abandon_after: Duration,
 ) -> anyhow::Result<usize> {
-    let ids = store::orders::abandoned_orders(db.pool()?, abandon_after, BATCH).await?;
+    let orders = store::orders::abandoned_orders(db.pool()?, abandon_after, BATCH).await?;
     let mut cancelled = 0;
-    for order_id in ids {
-        if cancel::cancel(db, outbox, order_id, CancelReason::Abandoned).await? {
+    for (order_id, trace) in orders {
+        // The cancel and its compensation message belong to the order's trace.
+        let step = telemetry::order_step("cancel abandoned order", "order-svc", trace.as_deref());
+        let done = cancel::cancel(db, outbox, order_id, CancelReason::Abandoned)
+            .instrument(step)
+            .await?;
+        if done {
             cancelled += 1;
         }
     }

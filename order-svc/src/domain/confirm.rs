@@ -24,6 +24,7 @@ use shop_kit::{
     http::current_request_id,
     ids::Id,
     outbox::{Outbox, OutboxMessage},
+    telemetry,
 };
 use sqlx::Acquire;
 use tracing::Instrument;
@@ -104,8 +105,15 @@ impl Confirmer {
         let facts = self.facts(request).await?;
         let order = checks::check(request, &facts)?;
         let request_id = current_request_id();
-        let order_id =
-            store::orders::insert_preorder(self.db.pool()?, &order, request_id.as_deref()).await?;
+        // The order's trace is the confirming request's: its later steps continue it.
+        let trace = telemetry::current_traceparent();
+        let order_id = store::orders::insert_preorder(
+            self.db.pool()?,
+            &order,
+            request_id.as_deref(),
+            trace.as_deref(),
+        )
+        .await?;
         tracing::info!(%order_id, user_id = %order.user_id, goods_id = %order.goods_id,
             quantity = order.quantity, "pre-order saved");
         let mut steps = Vec::new();

@@ -76,6 +76,7 @@ impl OrderRow {
             confirmed_at: self.confirmed_at,
             paid_at: self.paid_at,
             cancel_reason,
+            trace_context: None,
         })
     }
 }
@@ -131,16 +132,18 @@ pub async fn lock_order(
     row.map(OrderRow::into_view).transpose()
 }
 
-/// Saves the pre-order (`unconfirmed`); its id.
+/// Saves the pre-order (`unconfirmed`) with the `traceparent` of its trace; its id.
 pub async fn insert_preorder(
     db: impl MySqlExecutor<'_>,
     order: &CheckedOrder,
     request_id: Option<&str>,
+    trace_context: Option<&str>,
 ) -> sqlx::Result<Id> {
     let done = sqlx::query(
         r"insert into trade_order (user_id, goods_id, quantity, goods_price, order_amount,
-              shipping_fee, coupon_id, coupon_paid, money_paid, pay_amount, address, request_id)
-          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              shipping_fee, coupon_id, coupon_paid, money_paid, pay_amount, address, request_id,
+              trace_context)
+          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(order.user_id.0)
     .bind(order.goods_id.0)
@@ -154,9 +157,24 @@ pub async fn insert_preorder(
     .bind(order.pay_amount.decimal())
     .bind(&order.address)
     .bind(request_id)
+    .bind(trace_context)
     .execute(db)
     .await?;
     Ok(Id(done.last_insert_id()))
+}
+
+/// The `traceparent` of the order's trace, kept when it was created (none for an
+/// unknown order, one created before traces were kept, or without an exporter).
+pub async fn trace_context(
+    db: impl MySqlExecutor<'_>,
+    order_id: Id,
+) -> sqlx::Result<Option<String>> {
+    let found: Option<Option<String>> =
+        sqlx::query_scalar(r"select trace_context from trade_order where order_id = ?")
+            .bind(order_id.0)
+            .fetch_optional(db)
+            .await?;
+    Ok(found.flatten())
 }
 
 /// `unconfirmed` → `confirmed` (pay status `paid` when nothing is left to pay);
@@ -197,14 +215,15 @@ pub async fn mark_cancelled(
     Ok(())
 }
 
-/// Orders left `unconfirmed` for longer than `older_than`, oldest first.
+/// Orders left `unconfirmed` for longer than `older_than`, oldest first, each with
+/// the `traceparent` of its trace.
 pub async fn abandoned_orders(
     db: impl MySqlExecutor<'_>,
     older_than: Duration,
     limit: u32,
-) -> sqlx::Result<Vec<Id>> {
-    let ids: Vec<u64> = sqlx::query_scalar(
-        r"select order_id from trade_order
+) -> sqlx::Result<Vec<(Id, Option<String>)>> {
+    let rows: Vec<(u64, Option<String>)> = sqlx::query_as(
+        r"select order_id, trace_context from trade_order
           where status = 'unconfirmed' and created_at < now(3) - interval ? microsecond
           order by created_at limit ?",
     )
@@ -212,7 +231,10 @@ pub async fn abandoned_orders(
     .bind(limit)
     .fetch_all(db)
     .await?;
-    Ok(ids.into_iter().map(Id).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, trace)| (Id(id), trace))
+        .collect())
 }
 
 fn cancel_reason_text(reason: CancelReason) -> &'static str {

@@ -22,6 +22,7 @@ use shop_kit::{
     error::Unavailable,
     ids::Id,
     outbox::{Outbox, OutboxMessage},
+    telemetry,
 };
 use sqlx::Acquire;
 use tracing::Instrument;
@@ -64,15 +65,24 @@ impl From<sqlx::Error> for CallbackRefused {
     }
 }
 
-/// Applies a verified callback in one transaction; sends nothing.
+/// Applies a verified callback in one transaction; sends nothing. The callback is a
+/// step of the payment's order: its transaction, and the `pay`/`paid` message written
+/// in it, continue the order's trace (kept on the payment row), whatever trace the
+/// platform's request carries.
 pub async fn apply(
     db: &Database,
     outbox: &Outbox,
     callback: &PayCallback,
 ) -> Result<Applied, CallbackRefused> {
-    apply_in_transaction(db, outbox, callback)
-        .instrument(shop_kit::db::transaction_span("payment callback"))
-        .await
+    let trace = payments::trace_context(db.pool()?, callback.pay_id).await?;
+    let step = telemetry::order_step("payment callback", "pay-svc", trace.as_deref());
+    async {
+        apply_in_transaction(db, outbox, callback)
+            .instrument(shop_kit::db::transaction_span("payment callback"))
+            .await
+    }
+    .instrument(step)
+    .await
 }
 
 async fn apply_in_transaction(

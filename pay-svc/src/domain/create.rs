@@ -12,7 +12,9 @@ use shop_kit::{
     db::Database,
     error::Unavailable,
     ids::Id,
+    telemetry,
 };
+use tracing::Instrument;
 
 use crate::store::payments;
 
@@ -81,7 +83,12 @@ pub async fn create_payment(
     if order.pay_amount.is_zero() {
         return Err(CreateRefused::OrderAlreadyPaid);
     }
-    match payments::insert(pool, order_id, order.user_id, order.pay_amount).await {
+    // The payment is a step of the order: it continues the order's trace (and keeps
+    // it on its row, for the platform's callback).
+    let trace = order.trace_context.as_deref();
+    let insert = payments::insert(pool, order_id, order.user_id, order.pay_amount, trace)
+        .instrument(telemetry::order_step("create payment", "pay-svc", trace));
+    match insert.await {
         Ok(Some(pay_id)) => {
             tracing::info!(%pay_id, %order_id, amount = %order.pay_amount, "payment created");
             Ok(Created::New(PaymentView {

@@ -92,6 +92,17 @@ pub async fn find(db: impl MySqlExecutor<'_>, pay_id: Id) -> anyhow::Result<Opti
     row.map(PaymentRow::into_payment).transpose()
 }
 
+/// The `traceparent` of the trace of the payment's order (none for an unknown
+/// payment, or one whose order named no trace).
+pub async fn trace_context(db: impl MySqlExecutor<'_>, pay_id: Id) -> sqlx::Result<Option<String>> {
+    let found: Option<Option<String>> =
+        sqlx::query_scalar(r"select trace_context from trade_pay where pay_id = ?")
+            .bind(pay_id.0)
+            .fetch_optional(db)
+            .await?;
+    Ok(found.flatten())
+}
+
 /// The payment of `order_id`, if one was created.
 pub async fn find_by_order(
     db: impl MySqlExecutor<'_>,
@@ -119,21 +130,26 @@ pub async fn lock(tx: &mut MySqlConnection, pay_id: Id) -> anyhow::Result<Option
     row.map(PaymentRow::into_payment).transpose()
 }
 
-/// Inserts an unpaid payment of `order_id`; `None` when the order has one already
-/// (`uk_pay_order`: two racing creates make one payment).
+/// Inserts an unpaid payment of `order_id`, with the `traceparent` of the order's
+/// trace; `None` when the order has one already (`uk_pay_order`: two racing creates
+/// make one payment).
 pub async fn insert(
     db: impl MySqlExecutor<'_>,
     order_id: Id,
     user_id: Id,
     amount: Money,
+    trace_context: Option<&str>,
 ) -> sqlx::Result<Option<Id>> {
-    let done =
-        sqlx::query(r"insert into trade_pay (order_id, user_id, pay_amount) values (?, ?, ?)")
-            .bind(order_id.0)
-            .bind(user_id.0)
-            .bind(amount.decimal())
-            .execute(db)
-            .await;
+    let done = sqlx::query(
+        r"insert into trade_pay (order_id, user_id, pay_amount, trace_context)
+          values (?, ?, ?, ?)",
+    )
+    .bind(order_id.0)
+    .bind(user_id.0)
+    .bind(amount.decimal())
+    .bind(trace_context)
+    .execute(db)
+    .await;
     match done {
         Ok(done) => Ok(Some(Id(done.last_insert_id()))),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),

@@ -322,6 +322,61 @@ pub fn inject_properties(span: &Span, properties: &mut BTreeMap<String, String>)
     inject(span, &mut PropertiesMut(properties));
 }
 
+/// The current span's context as a W3C `traceparent` (none without an exporter): what
+/// an order keeps on its row when it is created, so that its later steps continue its
+/// trace (see [`order_step`]).
+pub fn current_traceparent() -> Option<String> {
+    let mut properties = BTreeMap::new();
+    inject_properties(&Span::current(), &mut properties);
+    properties.remove(TRACEPARENT)
+}
+
+/// The span context a stored `traceparent` names, if it is a valid one.
+fn remote_context(traceparent: &str) -> Option<Context> {
+    let properties = BTreeMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&Properties(&properties));
+    context.span().span_context().is_valid().then_some(context)
+}
+
+/// A span for a later step of an order (its payment, the payment platform's
+/// callback, an abandoned order's cancel) that runs in a request or task of its own:
+/// `order_trace` is the `traceparent` the order kept when it was created
+/// ([`current_traceparent`]).
+///
+/// The step is part of the order's work, so its span is a child of the order's
+/// context and everything under it (transactions, messages and their consumers)
+/// joins the order's trace: one order, one trace, without the client sending
+/// anything. The request that started the step keeps its own span, as OpenTelemetry's
+/// HTTP conventions want of a server span (parented by the caller's `traceparent`,
+/// or a root without one), and the step's span *links* to it: a link is how
+/// OpenTelemetry relates a span to a causing span in another trace (as a batch
+/// consumer links the messages it took), so the viewer leads from the order's trace
+/// to the request and back. When the request already is in the order's trace (a
+/// client that sent the order's `traceparent`), the step is a plain child of it.
+/// Without a stored context (an order from before traces were kept) or without an
+/// exporter, it is a plain child of the current span.
+///
+/// In `tracing` the step stays under the current span, so its log lines keep the
+/// request's `request_id`.
+pub fn order_step(name: &'static str, service: &'static str, order_trace: Option<&str>) -> Span {
+    let span = tracing::info_span!("order step", otel.name = name, step = name);
+    mark_service(&span, service);
+    let Some(order) = order_trace.and_then(remote_context) else {
+        return span;
+    };
+    let current = Span::current().context();
+    let current = current.span().span_context().clone();
+    let order_trace_id = order.span().span_context().trace_id();
+    if current.is_valid() && current.trace_id() == order_trace_id {
+        return span;
+    }
+    let _ = span.set_parent(order);
+    if current.is_valid() {
+        span.add_link(current);
+    }
+    span
+}
+
 /// Names the service `span` belongs to (an attribute of the exported span).
 pub fn mark_service(span: &Span, service: &'static str) {
     span.set_attribute(SERVICE_ATTRIBUTE, service);

@@ -178,6 +178,23 @@ impl ServiceClient {
         }
     }
 
+    /// `GET path` with the service credential, whatever the route (a public route
+    /// answers services more than clients), with 404 as `None`.
+    pub async fn get_optional_as_service<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, ClientError> {
+        let mut request = self.http.get(format!("{}{path}", self.base_url));
+        if let Some(token) = &self.internal_token {
+            request = request.bearer_auth(token);
+        }
+        match self.send(request).await {
+            Ok(value) => Ok(Some(value)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `POST path` with a JSON body, decoding the JSON answer.
     pub async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,

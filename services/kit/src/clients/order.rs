@@ -28,9 +28,13 @@ impl OrderClient {
         self.0.post("/orders", body).await
     }
 
-    /// The order, or `None` when order-svc does not know it.
+    /// The order, or `None` when order-svc does not know it. Asked with the service
+    /// credential (when the client has one), so that the answer names the order's
+    /// trace ([`OrderView::trace_context`]).
     pub async fn get_order(&self, order_id: Id) -> Result<Option<OrderView>, ClientError> {
-        self.0.get_optional(&format!("/orders/{order_id}")).await
+        self.0
+            .get_optional_as_service(&format!("/orders/{order_id}"))
+            .await
     }
 
     /// The order's timeline, or `None` when order-svc does not know the order.

@@ -66,6 +66,13 @@ pub struct OrderView {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<CancelReason>,
+    /// The W3C `traceparent` the order kept when it was created, so that its later
+    /// steps (its payment, the payment platform's callback) continue its trace.
+    /// Answered only to services (a request with the service credential); clients
+    /// never see it, and an older order-svc leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub trace_context: Option<String>,
 }
 
 /// `POST /orders`: the client states the amounts it expects; each is checked
