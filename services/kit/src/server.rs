@@ -58,7 +58,7 @@ impl Runtime {
             .context("setting up the database pool")?;
         let cache = Cache::connect_lazy(&settings.redis_url, &settings.redis_prefix)
             .context("setting up Redis")?;
-        let bus = Bus::embedded(&settings.mq_addr);
+        let bus = Bus::from_env(&settings.mq_addr).context("setting up the message bus")?;
         let shutdown = CancellationToken::new();
         let mut runtime = Runtime {
             settings,

@@ -59,6 +59,22 @@ impl Placed {
     }
 }
 
+/// The RocketMQ deployment of a system on `SHOP_BUS=rocketmq`: its consumer lag and
+/// key look-ups, in place of the embedded broker's admin HTTP.
+#[cfg(feature = "rocketmq")]
+#[derive(Clone)]
+pub struct RocketMqView(pub std::sync::Arc<shop_kit::bus::rocketmq::RocketMqBus>);
+
+#[cfg(feature = "rocketmq")]
+impl std::fmt::Debug for RocketMqView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use shop_kit::bus::Backend;
+        f.debug_tuple("RocketMqView")
+            .field(&self.0.describe())
+            .finish()
+    }
+}
+
 /// Clients of one system.
 #[derive(Debug, Clone)]
 pub struct ShopApi {
@@ -69,6 +85,9 @@ pub struct ShopApi {
     order_url: String,
     pay_url: String,
     admin_url: String,
+    /// Set when the system runs on RocketMQ.
+    #[cfg(feature = "rocketmq")]
+    pub rocketmq: Option<RocketMqView>,
     secret: String,
     http: reqwest::Client,
 }
@@ -98,6 +117,14 @@ impl ShopApi {
             order_url: target.url(Service::Order),
             pay_url: target.url(Service::Pay),
             admin_url: target.config.mq_admin_url(),
+            #[cfg(feature = "rocketmq")]
+            rocketmq: (target.config.bus == crate::launcher::BusKind::RocketMq).then(|| {
+                let config =
+                    shop_kit::bus::rocketmq::RocketMqConfig::new(&target.config.mq_addr());
+                RocketMqView(std::sync::Arc::new(
+                    shop_kit::bus::rocketmq::RocketMqBus::new(config),
+                ))
+            }),
             secret: target.callback_secret.clone(),
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(2))
@@ -247,6 +274,14 @@ impl ShopApi {
 
     /// Total lag of every consumer group; `Err` when the broker cannot tell.
     pub async fn total_lag(&self) -> anyhow::Result<u64> {
+        #[cfg(feature = "rocketmq")]
+        if let Some(rocketmq) = &self.rocketmq {
+            let mut lag = 0;
+            for group in CONSUMER_GROUPS {
+                lag += rocketmq.0.lag(group).await?;
+            }
+            return Ok(lag);
+        }
         let mut lag = 0;
         for group in CONSUMER_GROUPS {
             let view = self.group(group).await?;

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use crate::launcher::{ChildProcess, Programs, System, SystemConfig, check_redis};
+use crate::launcher::{BusKind, ChildProcess, Programs, System, SystemConfig, check_redis};
 use anyhow::Context;
 use rand::Rng;
 use shop_kit::settings::{DEV_PAY_CALLBACK_SECRET, Service};
@@ -93,6 +93,18 @@ impl Managed {
         mysql_url: &str,
         timings: Timings,
     ) -> anyhow::Result<Managed> {
+        Self::start_on(BusKind::Mq, programs, bin_dir, mysql_url, timings).await
+    }
+
+    /// Like [`Managed::start_with`], on the message bus `bus` (on RocketMQ, a name
+    /// server and a broker of its own in place of `mq-broker`).
+    pub async fn start_on(
+        bus: BusKind,
+        programs: Programs,
+        bin_dir: &Path,
+        mysql_url: &str,
+        timings: Timings,
+    ) -> anyhow::Result<Managed> {
         prepare_mysql(mysql_url).await;
         let data = tempfile::Builder::new()
             .prefix("shop-scenario-")
@@ -101,6 +113,7 @@ impl Managed {
         let random: u32 = rand::rng().random_range(0..1_000_000);
         let mut config = SystemConfig::local_defaults();
         config.programs = programs;
+        config.bus = bus;
         config.bin_dir = bin_dir.to_path_buf();
         config.mysql_url = mysql_url.to_string();
         config.mq_port = free_port()?;

@@ -57,8 +57,10 @@ mod database;
 mod env;
 mod process;
 mod redis_cluster;
+pub mod rocketmq;
 
 pub use broker::{BrokerProcess, TestBroker};
+pub use rocketmq::RocketMq;
 use database::drop_stale_schemas_once;
 pub use database::{delete_redis_keys, delete_redis_keys_at, drop_schemas};
 pub use env::{TestApp, TestEnv};

@@ -11,11 +11,14 @@
 //! queue of a group are the broker's, on its own schedule.
 //!
 //! A backend implements [`Backend`]; [`embedded`] is the project's own `mq` broker
-//! (the default). The consumer log, the outbox and every business rule sit above
+//! (the default); `rocketmq` (cargo feature `rocketmq`) is Apache RocketMQ through
+//! its Rust client. [`Bus::from_env`] picks one with `SHOP_BUS`. The consumer log, the outbox and every business rule sit above
 //! this port and do not change with the backend.
 
 pub mod embedded;
 mod message;
+#[cfg(feature = "rocketmq")]
+pub mod rocketmq;
 mod trace;
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
@@ -184,6 +187,48 @@ impl Bus {
     /// The embedded `mq` broker at `addr`; nothing is contacted yet.
     pub fn embedded(addr: &str) -> Bus {
         Bus::new(embedded::EmbeddedBus::new(addr))
+    }
+
+    /// The bus `SHOP_BUS` names: `mq` (the default: the embedded broker at
+    /// `mq_addr`) or `rocketmq` (the name servers of `ROCKETMQ_NAMESRV_ADDR`, retries
+    /// before the dead letter queue from `ROCKETMQ_MAX_RECONSUME_TIMES`; needs the
+    /// cargo feature `rocketmq`). Nothing is contacted yet.
+    pub fn from_env(mq_addr: &str) -> Result<Bus, BusError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match var("SHOP_BUS").as_deref().map(str::trim) {
+            None | Some("mq") => Ok(Bus::embedded(mq_addr)),
+            Some("rocketmq") => Self::rocketmq_from_env(var("ROCKETMQ_NAMESRV_ADDR"), var("ROCKETMQ_MAX_RECONSUME_TIMES")),
+            Some(other) => Err(BusError::Invalid(format!(
+                "SHOP_BUS={other}: expected mq or rocketmq"
+            ))),
+        }
+    }
+
+    #[cfg(feature = "rocketmq")]
+    fn rocketmq_from_env(
+        namesrv: Option<String>,
+        max_reconsume: Option<String>,
+    ) -> Result<Bus, BusError> {
+        let namesrv = namesrv.ok_or_else(|| {
+            BusError::Invalid("SHOP_BUS=rocketmq needs ROCKETMQ_NAMESRV_ADDR".into())
+        })?;
+        let mut config = rocketmq::RocketMqConfig::new(namesrv.trim());
+        if let Some(times) = max_reconsume {
+            config.max_reconsume_times = times.trim().parse().map_err(|_| {
+                BusError::Invalid(format!("ROCKETMQ_MAX_RECONSUME_TIMES={times}: not a number"))
+            })?;
+        }
+        Ok(Bus::new(rocketmq::RocketMqBus::new(config)))
+    }
+
+    #[cfg(not(feature = "rocketmq"))]
+    fn rocketmq_from_env(
+        _namesrv: Option<String>,
+        _max_reconsume: Option<String>,
+    ) -> Result<Bus, BusError> {
+        Err(BusError::Invalid(
+            "SHOP_BUS=rocketmq: this build has no RocketMQ backend (cargo feature `rocketmq` of shop-kit)".into(),
+        ))
     }
 
     /// What the bus runs on (`mq 127.0.0.1:9876`).

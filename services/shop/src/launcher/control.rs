@@ -8,6 +8,9 @@ use shop_kit::settings::Service;
 impl System {
     /// Kills the broker with SIGKILL, as a crash would. Its data directory stays.
     pub async fn kill_broker(&mut self) {
+        if let Some(rocketmq) = self.rocketmq.as_mut() {
+            rocketmq.kill_broker().await;
+        }
         if let Some(broker) = self.broker.as_mut() {
             broker.kill().await;
         }
@@ -16,6 +19,12 @@ impl System {
     /// Starts the broker again (after [`System::kill_broker`]) on the same ports and
     /// data, and waits until its admin HTTP answers.
     pub async fn restart_broker(&mut self) -> Result<()> {
+        if let Some(rocketmq) = self.rocketmq.as_mut() {
+            return rocketmq
+                .restart_broker()
+                .await
+                .map_err(|e| super::LaunchError::Preflight(format!("RocketMQ broker: {e:#}")));
+        }
         let config = self.config.clone();
         if let Some(mut old) = self.broker.take() {
             old.kill().await;

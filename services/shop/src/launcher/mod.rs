@@ -61,10 +61,42 @@ pub enum Programs {
     Serve(PathBuf),
 }
 
+/// Which message bus the system runs on (`SHOP_BUS` of the services).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BusKind {
+    /// The embedded `mq` broker (`mq-broker`, or `shop serve broker`).
+    #[default]
+    Mq,
+    /// RocketMQ: a `rocketmq-namesrv-rust` name server on `mq_port` and one
+    /// `rocketmq-broker-rust` broker (see [`shop_testkit::RocketMq`]); the services
+    /// need the cargo feature `rocketmq`.
+    RocketMq,
+}
+
+impl BusKind {
+    /// `mq` or `rocketmq`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BusKind::Mq => "mq",
+            BusKind::RocketMq => "rocketmq",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<BusKind> {
+        match text {
+            "mq" => Some(BusKind::Mq),
+            "rocketmq" => Some(BusKind::RocketMq),
+            _ => None,
+        }
+    }
+}
+
 /// Where and how to start the system; `Debug` redacts the internal token and the
 /// values of secret variables in `extra_env`.
 #[derive(Clone)]
 pub struct SystemConfig {
+    /// The message bus; with [`BusKind::RocketMq`], `mq_port` is the name server's.
+    pub bus: BusKind,
     /// How the broker and the services are run.
     pub programs: Programs,
     /// Folder holding the binaries (`mq-broker`, `order-svc`, …) of [`Programs::Binaries`].
@@ -96,6 +128,7 @@ impl std::fmt::Debug for SystemConfig {
         const REDACTED: &str = "<redacted>";
         // Every field by name: a new one must be added here before this compiles.
         let SystemConfig {
+            bus,
             programs,
             bin_dir,
             mysql_url,
@@ -127,6 +160,7 @@ impl std::fmt::Debug for SystemConfig {
             })
             .collect();
         f.debug_struct("SystemConfig")
+            .field("bus", bus)
             .field("programs", programs)
             .field("bin_dir", bin_dir)
             .field("mysql_url", mysql_url)
@@ -153,6 +187,7 @@ impl SystemConfig {
             .and_then(|exe| exe.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("."));
         SystemConfig {
+            bus: BusKind::Mq,
             programs: Programs::Binaries,
             bin_dir,
             mysql_url: "mysql://root@127.0.0.1:3306".into(),
@@ -211,6 +246,10 @@ impl SystemConfig {
         ];
         if let Some(token) = &self.internal_token {
             env.push(("SHOP_INTERNAL_TOKEN".into(), token.clone()));
+        }
+        env.push(("SHOP_BUS".into(), self.bus.name().into()));
+        if self.bus == BusKind::RocketMq {
+            env.push(("ROCKETMQ_NAMESRV_ADDR".into(), self.mq_addr()));
         }
         env.extend(
             Service::ALL
@@ -272,6 +311,8 @@ pub struct System {
     pub config: SystemConfig,
     /// Started first, stopped last.
     broker: Option<ChildProcess>,
+    /// The name server and broker of [`BusKind::RocketMq`], in place of `broker`.
+    rocketmq: Option<shop_testkit::RocketMq>,
     services: Vec<(Service, ChildProcess)>,
 }
 
@@ -302,6 +343,7 @@ impl System {
         let mut system = System {
             config,
             broker: None,
+            rocketmq: None,
             services: Vec::new(),
         };
         // On any failure the children started so far are stopped before returning.
@@ -316,7 +358,17 @@ impl System {
 
     async fn start_children(&mut self) -> Result<()> {
         let config = self.config.clone();
-        if config.has_program(BROKER_BINARY) {
+        if config.bus == BusKind::RocketMq {
+            let folder = config.data_dir.join("rocketmq");
+            std::fs::create_dir_all(&folder).map_err(|source| LaunchError::Spawn {
+                name: "rocketmq".into(),
+                source,
+            })?;
+            let started = shop_testkit::RocketMq::start_at(Some(folder), Some(config.mq_port))
+                .await
+                .map_err(|e| LaunchError::Preflight(format!("RocketMQ: {e:#}")))?;
+            self.rocketmq = Some(started);
+        } else if config.has_program(BROKER_BINARY) {
             self.broker = Some(Self::spawn_broker(&config)?);
             let broker = self.broker.as_mut().expect("just set");
             let admin = format!("{}/topics", config.mq_admin_url());
@@ -362,7 +414,9 @@ impl System {
 
     /// The broker's address for clients, when the broker runs.
     pub fn broker_addr(&self) -> Option<SocketAddr> {
-        self.broker.as_ref()?;
+        if self.broker.is_none() && self.rocketmq.is_none() {
+            return None;
+        }
         self.config.mq_addr().parse().ok()
     }
 
@@ -370,9 +424,10 @@ impl System {
     pub fn exited(&mut self) -> Option<(String, String)> {
         let broker = self.broker.iter_mut();
         let services = self.services.iter_mut().map(|(_, c)| c);
-        broker
+        let exited = broker
             .chain(services)
-            .find_map(|c| c.try_exit_status().map(|s| (c.name().to_string(), s)))
+            .find_map(|c| c.try_exit_status().map(|s| (c.name().to_string(), s)));
+        exited.or_else(|| self.rocketmq.as_mut()?.exited())
     }
 
     /// Stops the services (SIGTERM, then SIGKILL after a grace period), then the broker.
@@ -381,6 +436,9 @@ impl System {
         futures_stop_all(services).await;
         if let Some(broker) = self.broker.take() {
             broker.stop(Duration::from_secs(10)).await;
+        }
+        if let Some(rocketmq) = self.rocketmq.take() {
+            rocketmq.stop().await;
         }
     }
 }

@@ -57,29 +57,13 @@ pub async fn duplicates(ctx: &Ctx) -> anyhow::Result<()> {
     let journals = ctx.api.stock_logs(f.goods.goods_id).await?;
 
     // Every message about the two orders, delivered again.
-    let producer = Producer::connect(&ctx.target.config.mq_addr()).await?;
     let mut keys: Vec<(&str, String)> = vec![
         ("order", paid.order_id.to_string()),
         ("order", cancelled.to_string()),
         ("pay", payment.pay_id.to_string()),
     ];
     keys.extend(journals.iter().map(|j| ("stock", j.journal_id.clone())));
-    let mut sent = BTreeSet::new();
-    for (topic, key) in &keys {
-        for stored in producer.lookup_key(topic, key).await? {
-            if stored.store_topic != *topic || !sent.insert((stored.tag.clone(), key.clone())) {
-                continue;
-            }
-            let mut message = Message::new(*topic, stored.body.clone())
-                .with_tag(stored.tag.clone())
-                .with_key(key.clone());
-            for (name, value) in &stored.properties {
-                message = message.with_property(name.clone(), value.clone());
-            }
-            producer.send(message).await?;
-        }
-    }
-    producer.close().await;
+    let sent = redeliver(ctx, &keys).await?;
     let tags: Vec<String> = sent
         .iter()
         .map(|(tag, key)| format!("{tag}:{key}"))
@@ -165,4 +149,47 @@ pub async fn duplicates(ctx: &Ctx) -> anyhow::Result<()> {
             shop_kit::contracts::order::OrderStatus::Cancelled,
         ),
     )
+}
+
+/// Sends again, as it was stored, every message of `keys` (topic and key): once per
+/// tag and key. Returns the (tag, key) pairs sent.
+async fn redeliver(
+    ctx: &Ctx,
+    keys: &[(&str, String)],
+) -> anyhow::Result<BTreeSet<(String, String)>> {
+    let mut sent = BTreeSet::new();
+    #[cfg(feature = "rocketmq")]
+    if let Some(rocketmq) = &ctx.api.rocketmq {
+        use shop_kit::bus::{Backend, Message};
+        for (topic, key) in keys {
+            for stored in rocketmq.0.lookup_key(topic, key).await? {
+                if !sent.insert((stored.tag.clone(), key.clone())) {
+                    continue;
+                }
+                let mut message = Message::new(*topic, stored.body.clone())
+                    .with_tag(stored.tag.clone())
+                    .with_key(key.clone());
+                message.properties = stored.properties.clone();
+                rocketmq.0.send_batch(vec![message]).await?;
+            }
+        }
+        return Ok(sent);
+    }
+    let producer = Producer::connect(&ctx.target.config.mq_addr()).await?;
+    for (topic, key) in keys {
+        for stored in producer.lookup_key(topic, key).await? {
+            if stored.store_topic != *topic || !sent.insert((stored.tag.clone(), key.clone())) {
+                continue;
+            }
+            let mut message = Message::new(*topic, stored.body.clone())
+                .with_tag(stored.tag.clone())
+                .with_key(key.clone());
+            for (name, value) in &stored.properties {
+                message = message.with_property(name.clone(), value.clone());
+            }
+            producer.send(message).await?;
+        }
+    }
+    producer.close().await;
+    Ok(sent)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use shop::launcher::{PrivateServers, System, SystemConfig};
+use shop::launcher::{BusKind, PrivateServers, System, SystemConfig};
 use shop::{Target, Timings, console::Console, seed};
 use shop_kit::settings::{Service, parse_duration};
 use tokio::signal::unix::{SignalKind, signal};
@@ -29,6 +29,12 @@ pub struct UpArgs {
     /// instead of starting a private server.
     #[arg(long)]
     external: bool,
+    /// The message bus: `mq` (the embedded broker) or `rocketmq` (a RocketMQ name
+    /// server on the broker's address and one broker, started here; needs the
+    /// `rocketmq-namesrv-rust` and `rocketmq-broker-rust` binaries and a `shop` built
+    /// with the cargo feature `rocketmq`).
+    #[arg(long, env = "SHOP_BUS", default_value = "mq", value_parser = parse_bus)]
+    bus: BusKind,
     /// Address of the browser console served beside the system.
     #[arg(long, env = "SHOP_CONSOLE_ADDR", default_value = shop::console::DEFAULT_ADDR)]
     console_addr: String,
@@ -37,6 +43,10 @@ pub struct UpArgs {
 pub async fn up(args: UpArgs) -> anyhow::Result<bool> {
     let mut config = args.system.config()?;
     config.ready_timeout = args.ready_timeout;
+    config.bus = args.bus;
+    if config.bus == BusKind::RocketMq && !cfg!(feature = "rocketmq") {
+        bail!("--bus rocketmq: this shop was built without the cargo feature `rocketmq`");
+    }
     println!(
         "Starting Shop (logs in {}/logs) …",
         config.data_dir.display()
@@ -133,7 +143,14 @@ fn print_private_servers(config: &SystemConfig, servers: &PrivateServers) {
 /// The URLs; without the demo data (whose walkthrough follows), a first curl to try.
 fn print_welcome(config: &SystemConfig, broker: bool, seeding: bool) {
     println!("\nShop is up.");
-    if broker {
+    if broker && config.bus == BusKind::RocketMq {
+        println!(
+            "  {:<11} name server {} (ROCKETMQ_NAMESRV_ADDR), one broker; data and logs in {}",
+            "rocketmq",
+            config.mq_addr(),
+            config.data_dir.join("rocketmq").display()
+        );
+    } else if broker {
         println!(
             "  {:<11} {}  (admin and dashboard: {})",
             "mq-broker",
@@ -154,4 +171,8 @@ fn print_welcome(config: &SystemConfig, broker: bool, seeding: bool) {
          curl -s -X POST {user}/users -H 'content-type: application/json' -d '{{\"name\":\"alice\",\"balance\":\"10000.00\"}}'\n  \
          curl -s -X POST {goods}/goods -H 'content-type: application/json' -d '{{\"name\":\"phone\",\"price\":\"5000.00\",\"stock\":100}}'"
     );
+}
+
+fn parse_bus(text: &str) -> Result<BusKind, String> {
+    BusKind::parse(text).ok_or_else(|| format!("{text:?}: expected mq or rocketmq"))
 }
