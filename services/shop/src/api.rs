@@ -119,8 +119,7 @@ impl ShopApi {
             admin_url: target.config.mq_admin_url(),
             #[cfg(feature = "rocketmq")]
             rocketmq: (target.config.bus == crate::launcher::BusKind::RocketMq).then(|| {
-                let config =
-                    shop_kit::bus::rocketmq::RocketMqConfig::new(&target.config.mq_addr());
+                let config = shop_kit::bus::rocketmq::RocketMqConfig::new(&target.config.mq_addr());
                 RocketMqView(std::sync::Arc::new(
                     shop_kit::bus::rocketmq::RocketMqBus::new(config),
                 ))

@@ -60,12 +60,12 @@ mod redis_cluster;
 pub mod rocketmq;
 
 pub use broker::{BrokerProcess, TestBroker};
-pub use rocketmq::RocketMq;
 use database::drop_stale_schemas_once;
 pub use database::{delete_redis_keys, delete_redis_keys_at, drop_schemas};
 pub use env::{TestApp, TestEnv};
 pub use process::{ServiceProcess, settings_env};
 pub use redis_cluster::RedisCluster;
+pub use rocketmq::RocketMq;
 
 /// Shared handle type for tests that keep several apps.
 pub type SharedApp = Arc<TestApp>;

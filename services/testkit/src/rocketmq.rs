@@ -24,6 +24,11 @@ pub const BROKER_BINARY: &str = "rocketmq-broker-rust";
 /// How long a name server or broker may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The broker refuses writes (and so fails to start) when its disk is more than 90%
+/// full (`diskSpaceWarningLevelRatio`, capped at 90 by the 1.0.0 store), counting
+/// space reserved for root as used; the test broker's files are kept small (64 MiB
+/// commit log files, a small key index) so that several brokers fit.
+///
 /// Short test timings of the broker: check-backs of undecided half messages within
 /// seconds; redeliveries one second apart.
 const TEST_DELAY_LEVELS: &str = "1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s";
@@ -40,9 +45,7 @@ pub fn find_binary(name: &str) -> Option<PathBuf> {
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(Path::new(&home).join(".cargo/bin"));
     }
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -142,13 +145,21 @@ impl RocketMq {
             broker_bin: find(BROKER_BINARY)?,
             dir,
         };
-        rocketmq.write_configs()?;
-        rocketmq.namesrv = Some(rocketmq.spawn_namesrv()?);
-        rocketmq
-            .wait_ready("name server", rocketmq.namesrv_probe, true)
+        match rocketmq.start_both().await {
+            Ok(()) => Ok(rocketmq),
+            Err(error) => {
+                let kept = rocketmq.keep();
+                Err(error.context(format!("RocketMQ's logs are kept in {}", kept.display())))
+            }
+        }
+    }
+
+    async fn start_both(&mut self) -> anyhow::Result<()> {
+        self.write_configs()?;
+        self.namesrv = Some(self.spawn_namesrv()?);
+        self.wait_ready("name server", self.namesrv_probe, true)
             .await?;
-        rocketmq.start_broker().await?;
-        Ok(rocketmq)
+        self.start_broker().await
     }
 
     /// `ROCKETMQ_NAMESRV_ADDR` of the clients.
@@ -202,7 +213,10 @@ impl RocketMq {
              storePathRootDir = \"{store}\"\n\
              haListenAddress = \"127.0.0.1\"\n\
              haListenPort = {ha}\n\
-             messageDelayLevel = \"{levels}\"\n",
+             messageDelayLevel = \"{levels}\"\n\
+             mappedFileSizeCommitLog = 67108864\n\
+             maxHashSlotNum = 50000\n\
+             maxIndexNum = 200000\n",
             namesrv = self.namesrv_addr(),
             port = self.broker_port,
             store = store.display(),
@@ -288,9 +302,16 @@ impl RocketMq {
                 self.broker.as_mut()
             };
             if let Some(status) = child.and_then(|c| c.try_wait().ok().flatten()) {
+                let name = if namesrv { "namesrv" } else { "broker" };
+                let log = self.dir.path().join("logs").join(format!("{name}.log"));
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = text
+                    .lines()
+                    .filter(|l| l.contains("ERROR") || l.contains("rror") || l.contains("ause"))
+                    .collect();
                 anyhow::bail!(
-                    "the {what} exited before it was ready ({status}); see {}",
-                    self.dir.path().join("logs").display()
+                    "the {what} exited before it was ready ({status}); its errors:\n{}",
+                    tail[tail.len().saturating_sub(12)..].join("\n")
                 );
             }
             if let Ok(response) = client.get(&url).send().await
@@ -321,9 +342,14 @@ impl RocketMq {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-        while [self.broker_port, self.broker_port - 2, self.ha_port, self.broker_probe]
-            .iter()
-            .any(|p| TcpListener::bind(("127.0.0.1", *p)).is_err())
+        while [
+            self.broker_port,
+            self.broker_port - 2,
+            self.ha_port,
+            self.broker_probe,
+        ]
+        .iter()
+        .any(|p| TcpListener::bind(("127.0.0.1", *p)).is_err())
         {
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,

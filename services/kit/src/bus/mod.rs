@@ -197,7 +197,10 @@ impl Bus {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         match var("SHOP_BUS").as_deref().map(str::trim) {
             None | Some("mq") => Ok(Bus::embedded(mq_addr)),
-            Some("rocketmq") => Self::rocketmq_from_env(var("ROCKETMQ_NAMESRV_ADDR"), var("ROCKETMQ_MAX_RECONSUME_TIMES")),
+            Some("rocketmq") => Self::rocketmq_from_env(
+                var("ROCKETMQ_NAMESRV_ADDR"),
+                var("ROCKETMQ_MAX_RECONSUME_TIMES"),
+            ),
             Some(other) => Err(BusError::Invalid(format!(
                 "SHOP_BUS={other}: expected mq or rocketmq"
             ))),
@@ -215,7 +218,9 @@ impl Bus {
         let mut config = rocketmq::RocketMqConfig::new(namesrv.trim());
         if let Some(times) = max_reconsume {
             config.max_reconsume_times = times.trim().parse().map_err(|_| {
-                BusError::Invalid(format!("ROCKETMQ_MAX_RECONSUME_TIMES={times}: not a number"))
+                BusError::Invalid(format!(
+                    "ROCKETMQ_MAX_RECONSUME_TIMES={times}: not a number"
+                ))
             })?;
         }
         Ok(Bus::new(rocketmq::RocketMqBus::new(config)))

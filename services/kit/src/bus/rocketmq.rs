@@ -36,8 +36,9 @@ use std::{
 use cheetah_string::CheetahString;
 use rocketmq_client_rust::{
     ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    ConsumerAdmin, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer,
-    MessageListenerConcurrently, SendStatus, TransactionListener, TransactionMQProducer,
+    ConsumerAdmin, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
+    LocalTransactionState, MQPushConsumer, MessageListenerConcurrently, SendStatus,
+    TransactionListener, TransactionMQProducer,
 };
 use rocketmq_model::common::{
     consumer::consume_from_where::ConsumeFromWhere,
@@ -67,6 +68,12 @@ const DECISION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a check-back may take before it answers `Unknown` (asked again later).
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Queues of a topic the adapter creates.
+const TOPIC_QUEUES: i32 = 4;
+
+/// The topic whose route names the brokers that create topics on first use.
+const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
 
 /// Producer group of the plain producer (RocketMQ requires one; only transactional
 /// producers' groups mean anything to the broker).
@@ -192,8 +199,8 @@ pub fn from_rocketmq(message: &MessageExt) -> Delivery {
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
     // A retried message is delivered from `%RETRY%<group>`; its real topic is kept.
-    let topic = property(MessageConst::PROPERTY_RETRY_TOPIC)
-        .unwrap_or_else(|| message.topic().to_string());
+    let topic =
+        property(MessageConst::PROPERTY_RETRY_TOPIC).unwrap_or_else(|| message.topic().to_string());
     Delivery {
         id,
         topic,
@@ -238,7 +245,14 @@ impl RocketMqBus {
 
     /// Messages `group` has not consumed yet: broker offset minus consumer offset,
     /// summed over its queues (its retry topic's included).
-    pub async fn lag(&self, group: &str) -> Result<u64, BusError> {
+    ///
+    /// Boxed: the client's futures are deep enough to overflow the compiler's query
+    /// depth of a caller that holds one inline.
+    pub fn lag<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<u64, BusError>> {
+        Box::pin(self.lag_inline(group))
+    }
+
+    async fn lag_inline(&self, group: &str) -> Result<u64, BusError> {
         let mut admin = self.admin.lock().await;
         if admin.is_none() {
             let mut made = DefaultMQAdminExt::new(client_runtime()?);
@@ -248,25 +262,78 @@ impl RocketMqBus {
         }
         let admin = admin.as_ref().expect("just made");
         let stats = admin
-            .examine_consume_stats(CheetahString::from_slice(group), None, None, None, Some(5000))
+            .examine_consume_stats(
+                CheetahString::from_slice(group),
+                None,
+                None,
+                None,
+                Some(5000),
+            )
             .await
             .map_err(client_error)?;
         Ok(u64::try_from(stats.compute_total_diff()).unwrap_or(0))
     }
 
-    /// The messages of `topic` stored with `key` (RocketMQ's key index): what was
-    /// sent, not the half messages or retries of it.
-    pub async fn lookup_key(&self, topic: &str, key: &str) -> Result<Vec<Delivery>, BusError> {
+    /// The producer of look-ups and topic creation, started on first use.
+    async fn tools(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<DefaultMQProducer>>, BusError> {
         let mut lookup = self.lookup.lock().await;
         if lookup.is_none() {
             let mut made = DefaultMQProducer::builder(client_runtime()?)
-                .producer_group(format!("{PLAIN_PRODUCER_GROUP}-lookup").as_str())
+                .producer_group(format!("{PLAIN_PRODUCER_GROUP}-tools").as_str())
                 .name_server_addr(self.config.namesrv_addr.as_str())
                 .build();
             made.start().await.map_err(client_error)?;
             *lookup = Some(made);
         }
-        let producer = lookup.as_mut().expect("just made");
+        Ok(lookup)
+    }
+
+    /// Creates `topic` (with [`TOPIC_QUEUES`] queues) on the brokers that take
+    /// auto-created topics, unless their name servers already route it: a consumer
+    /// that subscribes before the first send then finds its route at once instead of
+    /// at its next route poll (30 s). A deployment that creates its topics itself
+    /// (`autoCreateTopicEnable=false`) loses nothing when this fails.
+    async fn ensure_topic(&self, topic: &str) {
+        let created = async {
+            let mut tools = self.tools().await?;
+            let producer = tools.as_mut().expect("made by tools()");
+            if producer
+                .fetch_publish_message_queues(topic)
+                .await
+                .is_ok_and(|queues| !queues.is_empty())
+            {
+                return Ok(());
+            }
+            producer
+                .create_topic(
+                    AUTO_CREATE_TOPIC_KEY,
+                    topic,
+                    TOPIC_QUEUES,
+                    Default::default(),
+                )
+                .await
+                .map_err(client_error)
+        };
+        if let Err(error) = created.await {
+            tracing::warn!(%topic, %error, "could not create the topic; relying on the broker's auto-creation");
+        }
+    }
+
+    /// The messages of `topic` stored with `key` (RocketMQ's key index): what was
+    /// sent, not the half messages or retries of it.
+    pub fn lookup_key<'a>(
+        &'a self,
+        topic: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Delivery>, BusError>> {
+        Box::pin(self.lookup_key_inline(topic, key))
+    }
+
+    async fn lookup_key_inline(&self, topic: &str, key: &str) -> Result<Vec<Delivery>, BusError> {
+        let mut lookup = self.tools().await?;
+        let producer = lookup.as_mut().expect("made by tools()");
         let found = producer
             .query_message(topic, key, 64, 0, now_ms() + 60_000)
             .await
@@ -358,6 +425,7 @@ impl Backend for RocketMqBus {
         handler: Handler,
     ) -> BoxFuture<'_, Result<Box<dyn Running>, BusError>> {
         Box::pin(async move {
+            self.ensure_topic(&subscription.topic).await;
             let threads = u32::try_from(subscription.concurrency.max(1)).unwrap_or(1);
             let mut consumer = DefaultMQPushConsumer::builder(client_runtime()?)
                 .consumer_group(subscription.group.as_str())
@@ -396,13 +464,16 @@ impl Backend for RocketMqBus {
     }
 }
 
-/// RocketMQ's tag expression of a subscription: `*` or `a || b`.
+/// RocketMQ's tag expression of a subscription: `*` or `a||b`. Written without
+/// spaces: the 1.0.0 client trims each tag of the expression but hashes it untrimmed
+/// (`FilterAPI::build_subscription_data`), and the broker filters on those hashes, so
+/// `a || b` would match neither tag.
 fn tag_expression(subscription: &Subscription) -> String {
     let tags = subscription.tag_list();
     if tags.is_empty() || tags.iter().any(|t| t == "*") {
         "*".into()
     } else {
-        tags.join(" || ")
+        tags.join("||")
     }
 }
 
@@ -421,6 +492,8 @@ impl MessageListenerConcurrently for HandlerListener {
     ) -> rocketmq_client_rust::ClientResult<ConsumeConcurrentlyStatus> {
         for message in msgs {
             let delivery = from_rocketmq(message);
+            tracing::debug!(topic = %delivery.topic, tag = %delivery.tag, id = %delivery.id,
+                attempt = delivery.attempt, "rocketmq delivery");
             let (answer, answered) = mpsc::sync_channel(1);
             let handled = (self.handler)(delivery);
             self.runtime.spawn(async move {
@@ -523,7 +596,9 @@ impl TxnBackend for RocketTxn {
                 // The listener never ran: the half was not stored.
                 Err(_) => Err(match sent.await {
                     Ok(Err(e)) => client_error(e),
-                    Ok(Ok(result)) => BusError::Broker(format!("half message not stored: {result}")),
+                    Ok(Ok(result)) => {
+                        BusError::Broker(format!("half message not stored: {result}"))
+                    }
                     Err(e) => BusError::Broker(format!("half message send: {e}")),
                 }),
             }
