@@ -9,9 +9,11 @@
 //! middleware continues the caller's trace, the clients inject the call's span) and
 //! in message properties (the bus's send injects the producer's span, its consume
 //! continues it; the outbox keeps the writer's context on the row until it is sent).
-//! The helpers here do the injecting and extracting; nothing outside the kit calls
-//! them. Without an exporter the spans are plain `tracing` spans and the helpers
-//! carry nothing.
+//! The helpers here do the injecting and extracting; outside the kit only the steps
+//! of an order that start without its context call them: the order keeps its
+//! context when it is created ([`current_traceparent`]) and its later steps run in
+//! [`order_step`]. Without an exporter the spans are plain `tracing` spans and the
+//! helpers carry nothing.
 
 use std::{collections::BTreeMap, io::IsTerminal, sync::Once};
 
