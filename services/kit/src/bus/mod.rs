@@ -200,6 +200,7 @@ impl Bus {
             Some("rocketmq") => Self::rocketmq_from_env(
                 var("ROCKETMQ_NAMESRV_ADDR"),
                 var("ROCKETMQ_MAX_RECONSUME_TIMES"),
+                var("ROCKETMQ_CLIENT_INTERVAL"),
             ),
             Some(other) => Err(BusError::Invalid(format!(
                 "SHOP_BUS={other}: expected mq or rocketmq"
@@ -211,6 +212,7 @@ impl Bus {
     fn rocketmq_from_env(
         namesrv: Option<String>,
         max_reconsume: Option<String>,
+        client_interval: Option<String>,
     ) -> Result<Bus, BusError> {
         let namesrv = namesrv.ok_or_else(|| {
             BusError::Invalid("SHOP_BUS=rocketmq needs ROCKETMQ_NAMESRV_ADDR".into())
@@ -223,6 +225,12 @@ impl Bus {
                 ))
             })?;
         }
+        if let Some(interval) = client_interval {
+            config.client_interval =
+                crate::settings::parse_duration(interval.trim()).map_err(|e| {
+                    BusError::Invalid(format!("ROCKETMQ_CLIENT_INTERVAL={interval}: {e}"))
+                })?;
+        }
         Ok(Bus::new(rocketmq::RocketMqBus::new(config)))
     }
 
@@ -230,6 +238,7 @@ impl Bus {
     fn rocketmq_from_env(
         _namesrv: Option<String>,
         _max_reconsume: Option<String>,
+        _client_interval: Option<String>,
     ) -> Result<Bus, BusError> {
         Err(BusError::Invalid(
             "SHOP_BUS=rocketmq: this build has no RocketMQ backend (cargo feature `rocketmq` of shop-kit)".into(),

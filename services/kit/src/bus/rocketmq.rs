@@ -35,10 +35,10 @@ use std::{
 
 use cheetah_string::CheetahString;
 use rocketmq_client_rust::{
-    ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    ConsumerAdmin, DefaultMQAdminExt, DefaultMQProducer, DefaultMQPushConsumer,
-    LocalTransactionState, MQPushConsumer, MessageListenerConcurrently, SendStatus,
-    TransactionListener, TransactionMQProducer,
+    ClientConfig, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
+    ConsumeConcurrentlyStatus, ConsumerAdmin, DefaultMQAdminExt, DefaultMQProducer,
+    DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer, MessageListenerConcurrently,
+    SendStatus, TransactionListener, TransactionMQProducer,
 };
 use rocketmq_model::common::{
     consumer::consume_from_where::ConsumeFromWhere,
@@ -54,6 +54,9 @@ use super::{
     Backend, BoxFuture, BusError, Checker, ConsumeResult, Delivery, HalfMessage, Handler, Message,
     Receipt, Running, Subscription, TxnBackend, TxnState, message::now_ms,
 };
+
+/// RocketMQ's route poll and heartbeat interval.
+pub const DEFAULT_CLIENT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Retries of a delivery before it moves to `%DLQ%<group>` (RocketMQ's default).
 pub const DEFAULT_MAX_RECONSUME_TIMES: i32 = 16;
@@ -86,6 +89,11 @@ pub struct RocketMqConfig {
     pub namesrv_addr: String,
     /// `ROCKETMQ_MAX_RECONSUME_TIMES`: retries before the dead letter queue.
     pub max_reconsume_times: i32,
+    /// `ROCKETMQ_CLIENT_INTERVAL`: how often each client polls the name servers for
+    /// routes and sends its heartbeat to the brokers (RocketMQ's default, 30 s). A
+    /// restarted broker that lost what was not yet persisted (auto-created topics,
+    /// its consumer groups) learns them again at the next heartbeat.
+    pub client_interval: Duration,
 }
 
 impl RocketMqConfig {
@@ -93,7 +101,17 @@ impl RocketMqConfig {
         RocketMqConfig {
             namesrv_addr: namesrv_addr.into(),
             max_reconsume_times: DEFAULT_MAX_RECONSUME_TIMES,
+            client_interval: DEFAULT_CLIENT_INTERVAL,
         }
+    }
+
+    /// The client settings every producer and consumer of the backend starts with.
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        let interval = u32::try_from(self.client_interval.as_millis()).unwrap_or(u32::MAX);
+        config.set_poll_name_server_interval(interval);
+        config.set_heartbeat_broker_interval(interval);
+        config
     }
 }
 
@@ -282,6 +300,7 @@ impl RocketMqBus {
         if lookup.is_none() {
             let mut made = DefaultMQProducer::builder(client_runtime()?)
                 .producer_group(format!("{PLAIN_PRODUCER_GROUP}-tools").as_str())
+                .client_config(self.config.client_config())
                 .name_server_addr(self.config.namesrv_addr.as_str())
                 .build();
             made.start().await.map_err(client_error)?;
@@ -353,6 +372,7 @@ impl RocketMqBus {
             .get_or_try_init(|| async {
                 let mut producer = DefaultMQProducer::builder(client_runtime()?)
                     .producer_group(PLAIN_PRODUCER_GROUP)
+                    .client_config(self.config.client_config())
                     .name_server_addr(self.config.namesrv_addr.as_str())
                     .build();
                 producer.start().await.map_err(client_error)?;
@@ -377,11 +397,17 @@ impl Backend for RocketMqBus {
             let producer = self.producer().await?;
             let mut receipts = Vec::with_capacity(messages.len());
             for message in messages {
-                let result = producer
-                    .send(message)
-                    .await
-                    .map_err(client_error)?
-                    .ok_or_else(|| BusError::Broker("no send result".into()))?;
+                let result = match producer.send(message.clone()).await {
+                    Ok(result) => result,
+                    // A broker restarted before persisting an auto-created topic has
+                    // no route for it: create it, then try once more.
+                    Err(first) => {
+                        tracing::debug!(topic = %message.topic(), error = %first, "send failed; ensuring the topic");
+                        self.ensure_topic(message.topic().as_str()).await;
+                        producer.send(message).await.map_err(client_error)?
+                    }
+                }
+                .ok_or_else(|| BusError::Broker("no send result".into()))?;
                 if result.send_status != SendStatus::SendOk {
                     return Err(BusError::Broker(format!(
                         "not stored durably: {:?}",
@@ -409,6 +435,7 @@ impl Backend for RocketMqBus {
             };
             let mut producer = TransactionMQProducer::builder(client_runtime()?)
                 .producer_group(group.as_str())
+                .client_config(self.config.client_config())
                 .name_server_addr(self.config.namesrv_addr.as_str())
                 .transaction_listener(listener)
                 .check_thread_pool_min_size(4)
@@ -429,6 +456,7 @@ impl Backend for RocketMqBus {
             let threads = u32::try_from(subscription.concurrency.max(1)).unwrap_or(1);
             let mut consumer = DefaultMQPushConsumer::builder(client_runtime()?)
                 .consumer_group(subscription.group.as_str())
+                .client_config(self.config.client_config())
                 .name_server_addr(self.config.namesrv_addr.as_str())
                 .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
                 .consume_thread_min(threads)
