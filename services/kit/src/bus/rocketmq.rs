@@ -108,7 +108,10 @@ impl RocketMqConfig {
     /// The client settings every producer and consumer of the backend starts with.
     fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        let interval = u32::try_from(self.client_interval.as_millis()).unwrap_or(u32::MAX);
+        // The 1.0.0 client accepts 10 s to 10 min.
+        let interval = u32::try_from(self.client_interval.as_millis())
+            .unwrap_or(u32::MAX)
+            .clamp(10_000, 600_000);
         config.set_poll_name_server_interval(interval);
         config.set_heartbeat_broker_interval(interval);
         config

@@ -250,9 +250,9 @@ impl SystemConfig {
         env.push(("SHOP_BUS".into(), self.bus.name().into()));
         if self.bus == BusKind::RocketMq {
             env.push(("ROCKETMQ_NAMESRV_ADDR".into(), self.mq_addr()));
-            // Routes and heartbeats every few seconds: a restarted broker learns the
-            // topics and groups it lost within seconds, not RocketMQ's default 30 s.
-            env.push(("ROCKETMQ_CLIENT_INTERVAL".into(), "2s".into()));
+            // Routes and heartbeats as often as the client allows: a restarted broker
+            // learns the topics and groups it lost within 10 s, not RocketMQ's 30 s.
+            env.push(("ROCKETMQ_CLIENT_INTERVAL".into(), "10s".into()));
         }
         env.extend(
             Service::ALL
