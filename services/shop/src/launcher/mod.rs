@@ -253,6 +253,13 @@ impl SystemConfig {
             // Routes and heartbeats as often as the client allows: a restarted broker
             // learns the topics and groups it lost within 10 s, not RocketMQ's 30 s.
             env.push(("ROCKETMQ_CLIENT_INTERVAL".into(), "10s".into()));
+            // The 1.0.0 client's consumers rebalance every 20 s (a pull that failed
+            // while the broker was down resumes at the next one); the client reads
+            // this variable for it.
+            env.push((
+                "rocketmq.client.rebalance.waitInterval".into(),
+                "3000".into(),
+            ));
         }
         env.extend(
             Service::ALL
