@@ -93,11 +93,20 @@ fn signal(pid: u32, sig: &str) {
         .status();
 }
 
-fn spawn_producers(
+/// Starts the producers; they send until `stop`. The transaction producer
+/// is returned as well: the caller keeps it until the final check (see
+/// [`check`]).
+async fn spawn_producers(
     addr: &str,
     h: &Arc<History>,
     stop: &Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> (Vec<tokio::task::JoinHandle<()>>, Arc<TransactionProducer>) {
+    // Every transaction commits; a check-back hears the same.
+    let txn = Arc::new(
+        TransactionProducer::connect(addr, "chk-txn", |_m| std::future::ready(TxnState::Commit))
+            .await
+            .unwrap(),
+    );
     let mut tasks = Vec::new();
     for p in 0..2 {
         let (addr, h, stop) = (addr.to_string(), h.clone(), stop.clone());
@@ -143,14 +152,8 @@ fn spawn_producers(
         }));
     }
     {
-        let (addr, h, stop) = (addr.to_string(), h.clone(), stop.clone());
+        let (producer, h, stop) = (txn.clone(), h.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            // Every transaction commits; a check-back hears the same.
-            let producer = TransactionProducer::connect(&addr, "chk-txn", |_m| {
-                std::future::ready(TxnState::Commit)
-            })
-            .await
-            .unwrap();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let body = format!("t-{i}");
@@ -168,7 +171,7 @@ fn spawn_producers(
             }
         }));
     }
-    tasks
+    (tasks, txn)
 }
 
 async fn start_consumers(addr: &str, h: &Arc<History>) -> Vec<Consumer> {
@@ -231,6 +234,15 @@ fn first_segment_base(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The broker's undecided half messages (`GET /transactions`), for the
+/// report when something was lost.
+async fn pending_halves(admin: &str) -> String {
+    match reqwest::get(format!("http://{admin}/transactions")).await {
+        Ok(r) => r.text().await.unwrap_or_else(|e| e.to_string()),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// Runs the workload under faults for `duration`, then checks.
 async fn check(duration: Duration) -> Report {
     let dir = tempfile::tempdir().unwrap();
@@ -243,7 +255,7 @@ async fn check(duration: Duration) -> Report {
     let history = Arc::new(History::default());
     let stop = Arc::new(AtomicBool::new(false));
     let consumers = start_consumers(&addr, &history).await;
-    let producers = spawn_producers(&addr, &history, &stop);
+    let (producers, txn_producer) = spawn_producers(&addr, &history, &stop).await;
 
     let mut faults: HashMap<&'static str, usize> = HashMap::new();
     let end = Instant::now() + duration;
@@ -294,6 +306,12 @@ async fn check(duration: Duration) -> Report {
     }
 
     // Every acknowledged message should arrive; give delays and retries time.
+    // The transaction producer stays connected meanwhile: a transaction is
+    // acknowledged once its local part committed, even when telling the
+    // broker failed (its connection broke at a kill or a SIGTERM, or the
+    // commit's write failed). Such a half is settled only by a check-back,
+    // which only a live producer of its group can answer; after the last
+    // fault that may be due after the producers stopped sending.
     let acked = history.acked.lock().unwrap().clone();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -310,6 +328,11 @@ async fn check(duration: Duration) -> Report {
     for c in consumers {
         c.shutdown().await;
     }
+    let pending_halves = match &broker {
+        Some(b) => pending_halves(&b.admin).await,
+        None => String::new(),
+    };
+    txn_producer.close().await;
     let first_segment_base = first_segment_base(&data);
     drop(broker);
 
@@ -323,6 +346,7 @@ async fn check(duration: Duration) -> Report {
         let mut some: Vec<_> = lost.iter().take(20).collect();
         some.sort();
         eprintln!("lost (first 20): {some:?}");
+        eprintln!("undecided half messages at the end: {pending_halves}");
     }
     let dup = |set: &HashSet<String>| {
         delivered
