@@ -12,7 +12,10 @@ use crate::{Broker, BrokerConfig};
 /// broker must not trust ends the process with exit code 2.
 pub async fn run_from_env() -> anyhow::Result<()> {
     // A second subscriber (the caller set one up) is not worth stopping for.
+    // Logs go to stderr: stdout carries the one line below, which scripts
+    // and tests read first (an info line before it broke them).
     let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )

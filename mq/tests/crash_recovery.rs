@@ -437,3 +437,19 @@ async fn acknowledgements_not_yet_written_are_delivered_again_after_a_kill_9() {
         "acknowledged but unwritten: delivered again"
     );
 }
+
+/// The broker logs on stderr: its first stdout line names its addresses
+/// even when it logs at info level from the start (scripts and tests read
+/// that line; an info line before it made every start fail).
+#[test]
+fn the_first_stdout_line_names_the_addresses_even_with_info_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), "127.0.0.1:0", &[("RUST_LOG", "info")])
+        .expect("the broker starts and names its addresses");
+    assert!(
+        broker.addr.parse::<std::net::SocketAddr>().is_ok(),
+        "{}",
+        broker.addr
+    );
+    broker.kill9();
+}

@@ -70,7 +70,13 @@ impl BrokerProcess {
                 },
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            // With TEST_LOG the broker's log shows with the test's output;
+            // otherwise errors are kept to report a start that failed.
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            });
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
