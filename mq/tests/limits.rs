@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use bytes::BufMut;
-use common::start_broker;
+use common::{admin_get, collect, start_broker};
 use mq::message::{RecordHeader, encode_record};
-use mq::{ErrorCode, Message, Producer};
+use mq::{ConsumerConfig, ErrorCode, Message, Producer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_look_up_by_key_answers_the_newest_thousand_at_most() {
@@ -230,5 +230,89 @@ async fn a_page_of_large_messages_stays_within_one_frame() {
     assert_eq!(firsts(&first), vec![b'b', b'c']);
     assert_eq!(firsts(&second), vec![b'a']);
     assert_eq!(second.next_before, None);
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_and_groups_are_listed_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start_broker(dir.path(), |_| {}).await;
+    let addr = broker.addr.to_string();
+    let admin = broker.admin_addr.to_string();
+    let producer = Producer::connect(&addr).await.unwrap();
+    let mut consumers = Vec::new();
+    for i in 0..5 {
+        producer
+            .send(Message::new(format!("listed-{i}"), "x"))
+            .await
+            .unwrap();
+        let config = ConsumerConfig::new(&addr, &format!("lister-{i}"), &format!("listed-{i}"));
+        consumers.push(collect(config).await.0);
+    }
+    let everything = admin_get(&admin, "/topics").await;
+    let all_topics: Vec<String> = everything["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["topic"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(all_topics.len() >= 5, "{all_topics:?}");
+    assert!(everything["next_after"].is_null());
+
+    // Topics: two at a time, following next_after, in name order, each once.
+    let (mut paged, mut after) = (Vec::new(), String::new());
+    loop {
+        let page = admin_get(&admin, &format!("/topics?limit=2&after={after}")).await;
+        let names: Vec<String> = page["topics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["topic"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(names.len() <= 2);
+        paged.extend(names);
+        match page["next_after"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => break,
+        }
+    }
+    let mut sorted = all_topics.clone();
+    sorted.sort();
+    assert_eq!(paged, sorted);
+
+    // Groups: two at a time, following the x-next-after header.
+    let mut groups = Vec::new();
+    let mut url = format!("http://{admin}/groups?limit=2");
+    loop {
+        let r = reqwest::get(&url).await.unwrap();
+        let next = r
+            .headers()
+            .get("x-next-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let page: serde_json::Value = r.json().await.unwrap();
+        let page = page.as_array().unwrap();
+        assert!(page.len() <= 2);
+        groups.extend(page.iter().map(|g| g["group"].as_str().unwrap().to_owned()));
+        match next {
+            Some(next) => url = format!("http://{admin}/groups?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    let listers: Vec<&String> = groups.iter().filter(|g| g.starts_with("lister-")).collect();
+    assert_eq!(
+        listers,
+        ["lister-0", "lister-1", "lister-2", "lister-3", "lister-4"]
+    );
+    let mut deduped = groups.clone();
+    deduped.dedup();
+    assert_eq!(deduped, groups, "a group listed twice");
+
+    for bad in ["/topics?limit=0", "/groups?limit=1001"] {
+        let r = reqwest::get(format!("http://{admin}{bad}")).await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    for c in consumers {
+        c.shutdown().await;
+    }
     broker.shutdown().await;
 }

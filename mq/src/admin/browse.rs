@@ -1,4 +1,5 @@
-//! What the console browses: every consumer group at once (`GET /groups`: lag per
+//! What the console browses: the consumer groups (`GET /groups`, a page at a time in
+//! name order, `?after=&limit=`, the next page's `after` in `x-next-after`: lag per
 //! queue, members, dead letters) and the messages of a topic stored within a time
 //! range (`GET /messages?topic=…&since_ms=…&until_ms=…&limit=…`, newest first).
 
@@ -6,16 +7,21 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::ApiError;
+use super::{ApiError, NamePage};
 use crate::broker::BrokerCore;
 use crate::error::Error;
 
 /// Every group known by its offsets or its live subscriptions, with its lag per
 /// queue, members and dead letter count.
-pub async fn groups(State(core): State<Arc<BrokerCore>>) -> Result<Json<Value>, ApiError> {
+pub async fn groups(
+    State(core): State<Arc<BrokerCore>>,
+    Query(page): Query<NamePage>,
+) -> Result<Response, ApiError> {
+    let limit = page.limit()?;
     let mut names: BTreeSet<String> = core
         .store
         .offsets
@@ -28,13 +34,18 @@ pub async fn groups(State(core): State<Arc<BrokerCore>>) -> Result<Json<Value>, 
             .into_iter()
             .map(|s| s.group.clone()),
     );
-    let mut listed = Vec::with_capacity(names.len());
-    for group in names {
-        if let Some(value) = super::group_json(&core, &group).await? {
+    let (page, next_after) = page.take(&names, limit);
+    let mut listed = Vec::with_capacity(page.len());
+    for group in page {
+        if let Some(value) = super::group_json(&core, group).await? {
             listed.push(value);
         }
     }
-    Ok(Json(Value::Array(listed)))
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(next) = next_after.and_then(|n| n.parse().ok()) {
+        headers.insert("x-next-after", next);
+    }
+    Ok((headers, Json(Value::Array(listed))).into_response())
 }
 
 /// At most this many messages are answered, and this many index entries read per

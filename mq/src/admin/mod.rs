@@ -98,12 +98,61 @@ fn not_found(what: String) -> ApiError {
     })
 }
 
-/// Topic summaries (also used by the dashboard).
-pub fn topics_json(core: &BrokerCore) -> Value {
-    let topics: Vec<Value> = core
-        .store
-        .topics
-        .all()
+/// Topics and groups are listed this many at a time unless asked for fewer.
+pub const LISTING_PAGE: usize = 1000;
+
+/// `?after=` (a name: the listing's names are in order) and `?limit=` page a listing.
+#[derive(Deserialize)]
+pub(crate) struct NamePage {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+impl NamePage {
+    /// The limit asked for, checked.
+    pub(crate) fn limit(&self) -> Result<usize, ApiError> {
+        let limit = self.limit.unwrap_or(LISTING_PAGE);
+        if limit == 0 || limit > LISTING_PAGE {
+            return Err(ApiError(Error::Invalid(format!(
+                "limit must be 1-{LISTING_PAGE}"
+            ))));
+        }
+        Ok(limit)
+    }
+
+    /// Whether `name` comes after the page's `after`.
+    fn is_after(&self, name: &str) -> bool {
+        self.after.as_deref().is_none_or(|a| name > a)
+    }
+
+    /// The names of `sorted` after `after`, at most `limit` of them, and the name
+    /// to ask `?after=` for the next page (none when this is the last).
+    pub(crate) fn take<'a>(
+        &self,
+        sorted: impl IntoIterator<Item = &'a String>,
+        limit: usize,
+    ) -> (Vec<&'a String>, Option<String>) {
+        let mut page: Vec<&String> = sorted
+            .into_iter()
+            .filter(|n| self.is_after(n))
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = more.then(|| page.last().map(|n| (*n).clone())).flatten();
+        (page, next)
+    }
+}
+
+/// A page of topic summaries, in name order, with `next_after` naming where the
+/// next page starts (null on the last).
+fn topics_json(core: &BrokerCore, page: &NamePage, limit: usize) -> Value {
+    let mut all = core.store.topics.all();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<String> = all.iter().map(|t| t.name.clone()).collect();
+    let (wanted, next_after) = page.take(&names, limit);
+    let first = names.len() - names.iter().filter(|n| page.is_after(n)).count();
+    let topics: Vec<Value> = all[first..first + wanted.len()]
         .iter()
         .map(|t| {
             let kind = if t.name.starts_with(RETRY_PREFIX) {
@@ -134,14 +183,16 @@ pub fn topics_json(core: &BrokerCore) -> Value {
         .collect();
     json!({
         "topics": topics,
+        "next_after": next_after,
         "log_bytes": core.store.log_bytes(),
         "delayed_pending": core.delays.len(),
         "half_pending": core.txns.len(),
     })
 }
 
-async fn topics(State(core): Core) -> Json<Value> {
-    Json(topics_json(&core))
+async fn topics(State(core): Core, Query(page): Query<NamePage>) -> Result<Json<Value>, ApiError> {
+    let limit = page.limit()?;
+    Ok(Json(topics_json(&core, &page, limit)))
 }
 
 async fn group(State(core): Core, Path(group): Path<String>) -> Result<Json<Value>, ApiError> {
