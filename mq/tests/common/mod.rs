@@ -81,6 +81,23 @@ impl BrokerProcess {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        // The piped log is read all along (a full pipe would block the broker's
+        // next log line); its start is kept to explain a start that failed.
+        let log = child.stderr.take().map(|mut stderr| {
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let (mut kept, mut chunk) = (Vec::new(), [0u8; 8192]);
+                while let Ok(n) = stderr.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    if kept.len() < 64 * 1024 {
+                        kept.extend_from_slice(&chunk[..n]);
+                    }
+                }
+                String::from_utf8_lossy(&kept).into_owned()
+            })
+        });
         let stdout = child.stdout.take().expect("stdout piped");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -88,11 +105,9 @@ impl BrokerProcess {
             .map_err(|e| e.to_string())?;
         if line.trim().is_empty() {
             let status = child.wait().map_err(|e| e.to_string())?;
-            let mut err = String::new();
-            if let Some(mut s) = child.stderr.take() {
-                use std::io::Read;
-                let _ = s.read_to_string(&mut err);
-            }
+            let err = log
+                .and_then(|reader| reader.join().ok())
+                .unwrap_or_default();
             return Err(format!("broker exited with {status}: {err}"));
         }
         let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
