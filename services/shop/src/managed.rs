@@ -98,7 +98,32 @@ impl Managed {
 
     /// Like [`Managed::start_with`], on the message bus `bus` (on RocketMQ, a name
     /// server and a broker of its own in place of `mq-broker`).
+    ///
+    /// The ports are picked free (bound, then released) before each process starts,
+    /// so another process can take one in between: a start that failed on a port in
+    /// use is made again, on new ports, a few times.
     pub async fn start_on(
+        bus: BusKind,
+        programs: Programs,
+        bin_dir: &Path,
+        mysql_url: &str,
+        timings: Timings,
+    ) -> anyhow::Result<Managed> {
+        const TRIES: usize = 3;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start_once(bus, programs.clone(), bin_dir, mysql_url, timings.clone()).await
+            {
+                Err(e) if tries < TRIES && format!("{e:#}").contains("Address already in use") => {
+                    tracing::warn!(error = %e, "a port was taken before its process bound it; starting again");
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn start_once(
         bus: BusKind,
         programs: Programs,
         bin_dir: &Path,
