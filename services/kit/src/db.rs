@@ -127,6 +127,12 @@ pub async fn accept_rewritten_migrations(pool: &MySqlPool, service: Service) -> 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one attempt to reach the server (to create the schema) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A pooled connection idle at least this long is pinged before it is handed out:
+/// a restart of the server or its `wait_timeout` may have closed it meanwhile. One
+/// used more recently is handed out as it is (sqlx's default pings before every
+/// acquire: a round trip per transaction under load, for a connection that was
+/// working a moment ago and fails like any statement would if it broke since).
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// The span of one local transaction, `name` saying which (`db tx <name>` in a trace):
 /// run the transaction's future `.instrument(transaction_span(…))`.
@@ -160,6 +166,15 @@ impl Database {
             .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options);
         Ok(Database {
             pool,
