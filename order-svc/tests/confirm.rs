@@ -70,6 +70,14 @@ async fn an_order_with_nothing_left_to_pay_is_confirmed_paid() {
     assert_eq!(order["pay_status"], "paid");
     assert_eq!(order["pay_amount"], "0.00");
     assert_eq!(order["shipping_fee"], "10.00");
+    assert_eq!(order["paid_at"], order["confirmed_at"]);
+    // The answer is built from what the confirmation wrote, not read back: it must be
+    // the committed row, field for field.
+    let order_id = order["order_id"].as_str().unwrap();
+    assert_eq!(
+        json(shop.orders.get(&format!("/orders/{order_id}")).await).await,
+        order
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use shop_kit::{
     clients::{ClientError, CouponClient, GoodsClient, UserClient},
@@ -15,7 +15,7 @@ use shop_kit::{
         goods::ReserveStock,
         order::{
             CancelReason, ConfirmOrder, ORDER_TOPIC, OrderPayTimeout, OrderStatus, OrderView,
-            TIMEOUT_TAG,
+            PayStatus, TIMEOUT_TAG,
         },
         user::DeductBalance,
     },
@@ -107,9 +107,11 @@ impl Confirmer {
         let request_id = current_request_id();
         // The order's trace is the confirming request's: its later steps continue it.
         let trace = telemetry::current_traceparent();
+        let created_at = store::orders::now_ms();
         let order_id = store::orders::insert_preorder(
             self.db.pool()?,
             &order,
+            created_at,
             request_id.as_deref(),
             trace.as_deref(),
         )
@@ -121,8 +123,9 @@ impl Confirmer {
             self.save_steps(&steps).await;
             return Err(self.cancel_failed(order_id, failed).await);
         }
+        let confirmed_at = store::orders::now_ms().max(created_at);
         let marked = self
-            .mark_confirmed(order_id, &order, fault, &steps)
+            .mark_confirmed(order_id, &order, fault, &steps, confirmed_at)
             .instrument(transaction_span("confirm order"));
         match marked.await {
             Ok(true) => {}
@@ -141,8 +144,8 @@ impl Confirmer {
         }
         tracing::info!(%order_id, pay_amount = %order.pay_amount, "order confirmed");
         metrics::counter!("shop_orders_confirmed_total").increment(1);
-        let view = store::orders::find_order(self.db.pool()?, order_id).await?;
-        view.ok_or_else(|| anyhow::anyhow!("order {order_id} vanished after confirming").into())
+        // The committed row holds exactly this: no read back.
+        Ok(confirmed_view(order_id, order, created_at, confirmed_at))
     }
 
     /// After a confirmation commit whose outcome is unknown (it may have committed):
@@ -265,17 +268,16 @@ impl Confirmer {
         order: &CheckedOrder,
         fault: Option<Fault>,
         steps: &[Step<'static>],
+        confirmed_at: DateTime<Utc>,
     ) -> anyhow::Result<bool> {
         let nothing_to_pay = order.pay_amount.is_zero();
         let pool = self.db.pool()?;
         let mut conn = pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        if !store::orders::mark_confirmed(&mut tx, order_id, nothing_to_pay).await? {
+        if !store::orders::mark_confirmed(&mut tx, order_id, nothing_to_pay, confirmed_at).await? {
             return Ok(false);
         }
-        for step in steps {
-            store::steps::insert_step(&mut *tx, step).await?;
-        }
+        store::steps::insert_steps(&mut *tx, steps).await?;
         let mut rows = Vec::new();
         if !nothing_to_pay {
             let timeout = OutboxMessage::json(
@@ -300,11 +302,7 @@ impl Confirmer {
     /// timeline).
     async fn save_steps(&self, steps: &[Step<'static>]) {
         let saved = async {
-            let mut tx = self.db.pool()?.begin().await?;
-            for step in steps {
-                store::steps::insert_step(&mut *tx, step).await?;
-            }
-            tx.commit().await?;
+            store::steps::insert_steps(self.db.pool()?, steps).await?;
             anyhow::Ok(())
         };
         if let Err(error) = saved.await {
@@ -332,6 +330,42 @@ impl Confirmer {
             reason: failed.reason,
             unavailable: failed.unavailable,
         }
+    }
+}
+
+/// What [`store::orders::mark_confirmed`] committed for `order`, as `GET /orders/{id}`
+/// answers it.
+fn confirmed_view(
+    order_id: Id,
+    order: CheckedOrder,
+    created_at: DateTime<Utc>,
+    confirmed_at: DateTime<Utc>,
+) -> OrderView {
+    let nothing_to_pay = order.pay_amount.is_zero();
+    OrderView {
+        order_id,
+        user_id: order.user_id,
+        goods_id: order.goods_id,
+        quantity: order.quantity,
+        status: OrderStatus::Confirmed,
+        pay_status: if nothing_to_pay {
+            PayStatus::Paid
+        } else {
+            PayStatus::Unpaid
+        },
+        goods_price: order.goods_price,
+        order_amount: order.order_amount,
+        shipping_fee: order.shipping_fee,
+        coupon_id: order.coupon_id,
+        coupon_paid: order.coupon_paid,
+        money_paid: order.money_paid,
+        pay_amount: order.pay_amount,
+        address: order.address,
+        created_at,
+        confirmed_at: Some(confirmed_at),
+        paid_at: nothing_to_pay.then_some(confirmed_at),
+        cancel_reason: None,
+        trace_context: None,
     }
 }
 

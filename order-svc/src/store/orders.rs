@@ -132,18 +132,27 @@ pub async fn lock_order(
     row.map(OrderRow::into_view).transpose()
 }
 
-/// Saves the pre-order (`unconfirmed`) with the `traceparent` of its trace; its id.
+/// Now, at the millisecond the order's time columns keep: a time bound from here is
+/// stored exactly, so the service can answer with it without reading the row back.
+pub fn now_ms() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// Saves the pre-order (`unconfirmed`, created at `created_at`, see [`now_ms`]) with
+/// the `traceparent` of its trace; its id.
 pub async fn insert_preorder(
     db: impl MySqlExecutor<'_>,
     order: &CheckedOrder,
+    created_at: DateTime<Utc>,
     request_id: Option<&str>,
     trace_context: Option<&str>,
 ) -> sqlx::Result<Id> {
     let done = sqlx::query(
         r"insert into trade_order (user_id, goods_id, quantity, goods_price, order_amount,
               shipping_fee, coupon_id, coupon_paid, money_paid, pay_amount, address, request_id,
-              trace_context)
-          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              trace_context, created_at)
+          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(order.user_id.0)
     .bind(order.goods_id.0)
@@ -158,6 +167,7 @@ pub async fn insert_preorder(
     .bind(&order.address)
     .bind(request_id)
     .bind(trace_context)
+    .bind(created_at)
     .execute(db)
     .await?;
     Ok(Id(done.last_insert_id()))
@@ -177,21 +187,25 @@ pub async fn trace_context(
     Ok(found.flatten())
 }
 
-/// `unconfirmed` → `confirmed` (pay status `paid` when nothing is left to pay);
-/// `false` when the order is no longer unconfirmed (the abandon sweep cancelled it).
+/// `unconfirmed` → `confirmed` at `confirmed_at` (see [`now_ms`]; pay status `paid`,
+/// at the same time, when nothing is left to pay); `false` when the order is no longer
+/// unconfirmed (the abandon sweep cancelled it).
 pub async fn mark_confirmed(
     tx: &mut MySqlConnection,
     order_id: Id,
     nothing_to_pay: bool,
+    confirmed_at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         r"update trade_order
-          set status = 'confirmed', confirmed_at = now(3),
-              pay_status = if(?, 'paid', 'unpaid'), paid_at = if(?, now(3), null)
+          set status = 'confirmed', confirmed_at = ?,
+              pay_status = if(?, 'paid', 'unpaid'), paid_at = if(?, ?, null)
           where order_id = ? and status = 'unconfirmed'",
     )
+    .bind(confirmed_at)
     .bind(nothing_to_pay)
     .bind(nothing_to_pay)
+    .bind(confirmed_at)
     .bind(order_id.0)
     .execute(tx)
     .await?;

@@ -20,23 +20,27 @@ pub struct Step<'a> {
     pub started_at: DateTime<Utc>,
 }
 
-pub async fn insert_step(db: impl MySqlExecutor<'_>, step: &Step<'_>) -> sqlx::Result<()> {
-    let answer: String = step.answer.chars().take(1024).collect();
-    sqlx::query(
-        r"insert into trade_order_step
-              (order_id, step, service, outcome, answer, duration_ms, request_id, started_at)
-          values (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(step.order_id.0)
-    .bind(step.step)
-    .bind(step.service)
-    .bind(step.outcome)
-    .bind(answer)
-    .bind(step.duration_ms)
-    .bind(&step.request_id)
-    .bind(step.started_at)
-    .execute(db)
-    .await?;
+/// Saves `steps` in one statement (nothing when there are none).
+pub async fn insert_steps(db: impl MySqlExecutor<'_>, steps: &[Step<'_>]) -> sqlx::Result<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let mut insert = sqlx::QueryBuilder::new(
+        "insert into trade_order_step \
+         (order_id, step, service, outcome, answer, duration_ms, request_id, started_at) ",
+    );
+    insert.push_values(steps, |mut row, step| {
+        let answer: String = step.answer.chars().take(1024).collect();
+        row.push_bind(step.order_id.0)
+            .push_bind(step.step)
+            .push_bind(step.service)
+            .push_bind(step.outcome)
+            .push_bind(answer)
+            .push_bind(step.duration_ms)
+            .push_bind(step.request_id.as_deref())
+            .push_bind(step.started_at);
+    });
+    insert.build().execute(db).await?;
     Ok(())
 }
 
