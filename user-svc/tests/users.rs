@@ -29,6 +29,50 @@ async fn a_created_user_is_read_back_with_its_balance_and_no_money_logs() {
 }
 
 #[tokio::test]
+async fn a_deduct_answers_the_balance_after_it_and_a_repeat_answers_the_same_without_a_second_deduct()
+ {
+    let env = TestEnv::new().await;
+    let app = env.spawn::<App>().await;
+    let created = json(
+        app.post("/users", &json!({"name": "Ann", "balance": "100.00"}))
+            .await,
+    )
+    .await;
+    let user_id = created["user_id"].as_str().unwrap();
+    let deduct = format!("/internal/users/{user_id}/deduct");
+
+    let first = json(
+        app.post_internal(&deduct, &json!({"order_id": "7", "amount": "30.50"}))
+            .await,
+    )
+    .await;
+    assert_eq!(first["balance"], "69.50");
+    // The answer is built from the row locked during the deduct: it is what a read
+    // after the commit sees.
+    assert_eq!(
+        json(app.get(&format!("/users/{user_id}")).await).await,
+        first
+    );
+
+    let repeat = json(
+        app.post_internal(&deduct, &json!({"order_id": "7", "amount": "30.50"}))
+            .await,
+    )
+    .await;
+    assert_eq!(repeat, first);
+    let other = json(
+        app.post_internal(&deduct, &json!({"order_id": "8", "amount": "0.50"}))
+            .await,
+    )
+    .await;
+    assert_eq!(other["balance"], "69.00");
+    assert_eq!(
+        json(app.get(&format!("/users/{user_id}")).await).await,
+        other
+    );
+}
+
+#[tokio::test]
 async fn balances_are_accepted_as_strings_or_whole_numbers_and_written_with_two_places() {
     let env = TestEnv::new().await;
     let app = env.spawn::<App>().await;

@@ -9,6 +9,7 @@ use shop_kit::{
     extract::Path,
     http::current_request_id,
     json::Json,
+    money::Money,
     validate,
 };
 use sqlx::Acquire;
@@ -44,10 +45,11 @@ pub async fn deduct_balance(
     let pool = state.db.pool()?;
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    // The user row serializes this deduct with the order's cancel (cancelled_orders).
-    if !store::users::lock_user(&mut tx, user_id).await? {
+    // The user row serializes this deduct with the order's cancel (cancelled_orders);
+    // locked from here to the commit, it also gives the answer's balance exactly.
+    let Some(mut user) = store::users::lock_and_read_user(&mut tx, user_id).await? else {
         return Err(ApiError::UserNotFound);
-    }
+    };
     if cancelled_orders::is_cancelled(&mut tx, body.order_id).await? {
         return Err(ApiError::OrderCancelled);
     }
@@ -61,13 +63,15 @@ pub async fn deduct_balance(
     )
     .await?;
     match deducted {
-        Deducted::Now | Deducted::Already => tx.commit().await?,
+        Deducted::Now => {
+            user.balance = Money::new(user.balance.decimal() - amount.decimal())
+                .map_err(anyhow::Error::from)?;
+        }
+        Deducted::Already => {}
         Deducted::NotEnough => return Err(ApiError::BalanceNotEnough),
         Deducted::NoSuchUser => return Err(ApiError::UserNotFound),
     }
+    tx.commit().await?;
     tracing::info!(%user_id, order_id = %body.order_id, %amount, ?deducted, "balance deducted");
-    // On the connection already held: a second one from the pool while holding this
-    // one deadlocks the pool under load.
-    let user = store::users::find_user(&mut *conn, user_id).await?;
-    user.map(Json).ok_or(ApiError::UserNotFound)
+    Ok(Json(user))
 }

@@ -193,6 +193,22 @@ pub async fn refund_order(
     Ok(Some(paid))
 }
 
+/// Locks the user's row until the end of `tx` and reads it; `None` when there is no
+/// such user.
+pub async fn lock_and_read_user(
+    tx: &mut sqlx::MySqlConnection,
+    user_id: Id,
+) -> anyhow::Result<Option<UserView>> {
+    let row: Option<UserRow> = sqlx::query_as(
+        r"select user_id, user_name, user_money, user_score from trade_user
+          where user_id = ? for update",
+    )
+    .bind(user_id.0)
+    .fetch_optional(tx)
+    .await?;
+    row.map(UserRow::into_view).transpose()
+}
+
 /// Locks the user's row until the end of `tx`; `false` when there is no such user.
 pub async fn lock_user(tx: &mut sqlx::MySqlConnection, user_id: Id) -> sqlx::Result<bool> {
     let found: Option<u64> =
