@@ -6,6 +6,9 @@
 //! The row is keyed by (group, tag, message key). Its upsert takes the row lock first,
 //! so two instances (or a redelivery racing the first delivery) handle a message one
 //! after the other, and the second finds `success` and acknowledges without effect.
+//! A message seen for the first time is inserted `success` straight away: the row
+//! commits with the effect or not at all, so the upsert and the commit are the log's
+//! only cost on the common path.
 //! A failing effect rolls back, the failure is recorded (`failed`, attempts, last
 //! error) and the handler answers `Later`: the broker retries on its schedule and
 //! finally moves the message to the group's dead letter queue.
@@ -150,11 +153,15 @@ impl ConsumerLog {
         let mut conn = pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let key = message_key(message);
-        sqlx::query(
+        // Seen for the first time (the common case), the row goes in as `success`: it
+        // commits only with the effect, so nothing else needs writing. Seen before (a
+        // redelivery, a racing instance, an earlier failure), the upsert has locked
+        // the row and its status decides.
+        let logged = sqlx::query(
             r"insert into trade_mq_consumer_log
                   (group_name, msg_tag, msg_key, msg_topic, msg_id, msg_body, status, attempts,
                    request_id)
-              values (?, ?, ?, ?, ?, ?, 'processing', 1, ?)
+              values (?, ?, ?, ?, ?, ?, 'success', 1, ?)
               on duplicate key update attempts = attempts + 1, msg_id = values(msg_id)",
         )
         .bind(&*self.group)
@@ -166,30 +173,36 @@ impl ConsumerLog {
         .bind(message.properties.get(REQUEST_ID_PROPERTY))
         .execute(&mut *tx)
         .await?;
-        let status: String = sqlx::query_scalar(
-            r"select status from trade_mq_consumer_log
-              where group_name = ? and msg_tag = ? and msg_key = ? for update",
-        )
-        .bind(&*self.group)
-        .bind(&message.tag)
-        .bind(&key)
-        .fetch_one(&mut *tx)
-        .await?;
-        if status == "success" {
-            tx.rollback().await?;
-            tracing::debug!(group = %self.group, %key, "duplicate delivery acknowledged");
-            return Ok(None);
+        // 1: inserted; 2: an existing row updated (the attempts always change).
+        let first_time = logged.rows_affected() == 1;
+        if !first_time {
+            let status: String = sqlx::query_scalar(
+                r"select status from trade_mq_consumer_log
+                  where group_name = ? and msg_tag = ? and msg_key = ?",
+            )
+            .bind(&*self.group)
+            .bind(&message.tag)
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await?;
+            if status == "success" {
+                tx.rollback().await?;
+                tracing::debug!(group = %self.group, %key, "duplicate delivery acknowledged");
+                return Ok(None);
+            }
         }
         let effect = consumer.apply(&mut tx, message).await?;
-        sqlx::query(
-            r"update trade_mq_consumer_log set status = 'success', last_error = null
-              where group_name = ? and msg_tag = ? and msg_key = ?",
-        )
-        .bind(&*self.group)
-        .bind(&message.tag)
-        .bind(&key)
-        .execute(&mut *tx)
-        .await?;
+        if !first_time {
+            sqlx::query(
+                r"update trade_mq_consumer_log set status = 'success', last_error = null
+                  where group_name = ? and msg_tag = ? and msg_key = ?",
+            )
+            .bind(&*self.group)
+            .bind(&message.tag)
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(Some(effect))
     }
