@@ -135,26 +135,33 @@ pub async fn apply_journal(
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    let (order_id, goods_id, quantity): (u64, u64, u32) = sqlx::query_as(
-        r"select order_id, goods_id, quantity from trade_stock_log where journal_id = ?",
+    // The journal row is locked (above), then the goods row, the order a cancel takes
+    // too; its goods and quantity are read inside the statements, not by a select of
+    // their own.
+    let deducted = sqlx::query(
+        r"update trade_goods g join trade_stock_log l on l.goods_id = g.goods_id
+          set g.goods_number = g.goods_number - l.quantity
+          where l.journal_id = ? and g.goods_number >= l.quantity",
     )
     .bind(journal_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let deducted = sqlx::query(
-        r"update trade_goods set goods_number = goods_number - ?
-          where goods_id = ? and goods_number >= ?",
-    )
-    .bind(quantity)
-    .bind(goods_id)
-    .bind(quantity)
     .execute(&mut *tx)
     .await?;
-    anyhow::ensure!(
-        deducted.rows_affected() == 1,
-        "goods {goods_id} cannot give {quantity} units for journal {journal_id}"
-    );
-    log_number_change(tx, goods_id, order_id, "deduct", -i64::from(quantity)).await?;
+    if deducted.rows_affected() != 1 {
+        let (goods_id, quantity): (u64, u32) =
+            sqlx::query_as(r"select goods_id, quantity from trade_stock_log where journal_id = ?")
+                .bind(journal_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        anyhow::bail!("goods {goods_id} cannot give {quantity} units for journal {journal_id}");
+    }
+    sqlx::query(
+        r"insert into trade_goods_number_log (goods_id, order_id, change_type, goods_number)
+          select goods_id, order_id, 'deduct', 0 - cast(quantity as signed)
+          from trade_stock_log where journal_id = ?",
+    )
+    .bind(journal_id)
+    .execute(&mut *tx)
+    .await?;
     Ok(true)
 }
 
