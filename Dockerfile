@@ -10,9 +10,14 @@ COPY . .
 # program) are development tools and are not shipped.
 # Migrations are embedded at compile time (sqlx::migrate!), so the runtime image
 # needs only the binaries.
+# Both buses are built in, so the image runs on either by configuration alone
+# (SHOP_BUS): shop-kit's feature rocketmq is the services' RocketMQ backend (every
+# service links shop-kit, and one build compiles it once, with its features), shop's
+# is the same for `shop` itself (`shop up --bus rocketmq`, scenarios on RocketMQ).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --workspace --exclude mq-bench --exclude shop-load --bins \
+        --features shop-kit/rocketmq,shop/rocketmq \
  && mkdir -p /out \
  && cp target/release/order-svc target/release/goods-svc target/release/coupon-svc \
        target/release/user-svc target/release/pay-svc \

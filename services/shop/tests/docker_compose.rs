@@ -1,7 +1,9 @@
 //! No Docker engine runs where the tests run, so docker-compose.yml and the Dockerfile
 //! are checked by reading them: every service's command, ports, health check and
 //! environment must agree with what its binary reads (`shop_kit::settings`) and with
-//! docs/operations.md, and the image must carry every binary of the workspace.
+//! docs/operations.md, and the image must carry every binary of the workspace, built
+//! with both buses. The rocketmq profile's Apache RocketMQ is checked against its
+//! broker configuration (deploy/rocketmq/broker.conf) and the services' bus settings.
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -99,7 +101,9 @@ fn every_service_runs_its_binary_on_its_port_with_the_settings_it_reads() {
         );
 
         let env = environment(svc);
+        let bus = bus_variables();
         let mut expected: Vec<&str> = s.env_vars();
+        expected.extend(bus.iter().map(String::as_str));
         expected.push("RUST_LOG");
         expected.sort();
         let mut set: Vec<&str> = env.keys().map(String::as_str).collect();
@@ -192,6 +196,28 @@ fn broker_variables() -> Vec<String> {
         .collect();
     vars.sort();
     vars.dedup();
+    vars
+}
+
+/// Every variable the bus reads when a service starts (`Bus::from_env`, in
+/// services/kit/src/bus/mod.rs): `SHOP_BUS` and the RocketMQ backend's `ROCKETMQ_*`.
+fn bus_variables() -> Vec<String> {
+    let code = repo_file("services/kit/src/bus/mod.rs");
+    let mut vars: Vec<String> = code
+        .split("var(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| name.starts_with("SHOP_") || name.starts_with("ROCKETMQ_"))
+        .map(String::from)
+        .collect();
+    vars.sort();
+    vars.dedup();
+    for var in ["SHOP_BUS", "ROCKETMQ_NAMESRV_ADDR"] {
+        assert!(
+            vars.iter().any(|v| v == var),
+            "found the bus's variables: {vars:?}"
+        );
+    }
     vars
 }
 
@@ -308,6 +334,17 @@ fn mariadb_and_redis_have_health_checks_and_keep_mariadb_data() {
 /// benchmark and the confirm-order load program).
 const NOT_SHIPPED: [&str; 2] = ["mq-bench", "shop-load"];
 
+/// The workspace's packages, as `cargo metadata` describes them.
+fn cargo_metadata() -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(output.status.success());
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[test]
 fn the_dockerfile_builds_and_ships_every_binary_of_the_workspace() {
     let dockerfile = repo_file("Dockerfile");
@@ -325,13 +362,7 @@ fn the_dockerfile_builds_and_ships_every_binary_of_the_workspace() {
     );
     assert!(dockerfile.contains("curl"), "health checks need curl");
 
-    let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(output.status.success());
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let metadata = cargo_metadata();
     let mut binaries = Vec::new();
     for package in metadata["packages"].as_array().unwrap() {
         for target in package["targets"].as_array().unwrap() {
@@ -497,4 +528,436 @@ fn the_tracing_profile_runs_jaeger_and_the_services_export_to_it_only_when_asked
         ),
         "the README says how to run the profile with export on"
     );
+}
+
+/// The services of the rocketmq profile: Apache RocketMQ's name server, the one-shot
+/// that gives the broker its store, the broker and the RocketMQ dashboard.
+const ROCKETMQ_SERVICES: [&str; 4] = ["rmqnamesrv", "rmqbroker-init", "rmqbroker", "rmqdashboard"];
+
+/// The command that runs the shop on Apache RocketMQ, as the docs give it.
+const ROCKETMQ_UP: &str = "SHOP_BUS=rocketmq docker compose --profile rocketmq up --build";
+
+/// deploy/rocketmq/broker.conf, the broker's configuration: `key = value` lines
+/// (Java properties as RocketMQ reads them), `#` comments.
+fn broker_conf() -> BTreeMap<String, String> {
+    let mut conf = BTreeMap::new();
+    for line in repo_file("deploy/rocketmq/broker.conf").lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("broker.conf: not `key = value`: {line}"));
+        let previous = conf.insert(key.trim().to_string(), value.trim().to_string());
+        assert!(previous.is_none(), "broker.conf sets {key} twice");
+    }
+    conf
+}
+
+/// The argument after `flag` in a command.
+fn argument<'a>(command: &'a [String], flag: &str) -> &'a str {
+    command
+        .iter()
+        .position(|a| a == flag)
+        .and_then(|i| command.get(i + 1))
+        .unwrap_or_else(|| panic!("no {flag} in {command:?}"))
+}
+
+/// The port a `bash -c 'echo > /dev/tcp/127.0.0.1/<port>'` health check connects to.
+fn health_check_port(name: &str, svc: &Value) -> u16 {
+    let test = strings(&svc["healthcheck"]["test"]).join(" ");
+    test.split("/dev/tcp/127.0.0.1/")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("{name}'s health check connects to no port: {test}"))
+}
+
+/// `-Dname=value` of a `JAVA_OPTS`.
+fn java_property<'a>(java_opts: &'a str, name: &str) -> Option<&'a str> {
+    java_opts
+        .split_whitespace()
+        .find_map(|opt| opt.strip_prefix(&format!("-D{name}=")))
+}
+
+/// docker-compose (when installed) parses the file with `profile` and the
+/// environment `env`.
+fn docker_compose_parses(profile: &str, env: &[(&str, &str)]) {
+    if let Ok(out) = std::process::Command::new("docker-compose")
+        .args([
+            "-f",
+            "docker-compose.yml",
+            "--profile",
+            profile,
+            "config",
+            "-q",
+        ])
+        .envs(env.iter().copied())
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_rocketmq_profile_alone_runs_the_official_apache_rocketmq_5_images() {
+    let doc = compose();
+    for (name, svc) in doc["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let profiles = strings(&svc["profiles"]);
+        if ROCKETMQ_SERVICES.contains(&name) {
+            assert_eq!(
+                profiles,
+                ["rocketmq"],
+                "{name} runs only with the rocketmq profile"
+            );
+        } else {
+            assert!(
+                !profiles.contains(&"rocketmq".to_string()),
+                "{name} is not one of the rocketmq profile's services"
+            );
+        }
+    }
+
+    let image = |name: &str| service(&doc, name)["image"].as_str().unwrap().to_string();
+    let rocketmq = image("rmqnamesrv");
+    let version = rocketmq
+        .strip_prefix("apache/rocketmq:")
+        .unwrap_or_else(|| panic!("the name server runs Apache's image: {rocketmq}"));
+    assert!(
+        version.starts_with("5.") && version.split('.').count() == 3,
+        "Apache RocketMQ 5.x, an exact release: {rocketmq}"
+    );
+    for name in ["rmqbroker-init", "rmqbroker"] {
+        assert_eq!(image(name), rocketmq, "{name} runs the name server's image");
+    }
+    let dashboard = image("rmqdashboard");
+    let dashboard_version = dashboard
+        .strip_prefix("apacherocketmq/rocketmq-dashboard:")
+        .unwrap_or_else(|| panic!("the dashboard is Apache RocketMQ's: {dashboard}"));
+    assert_eq!(
+        dashboard_version.split('.').count(),
+        3,
+        "the dashboard is an exact release: {dashboard}"
+    );
+
+    let namesrv = service(&doc, "rmqnamesrv");
+    assert_eq!(strings(&namesrv["command"]), ["sh", "mqnamesrv"]);
+    assert_eq!(
+        health_check_port("rmqnamesrv", namesrv),
+        9876,
+        "the name server's health check connects to its port"
+    );
+    assert_eq!(
+        namesrv["restart"].as_str(),
+        Some("unless-stopped"),
+        "rmqnamesrv"
+    );
+
+    docker_compose_parses("rocketmq", &[("SHOP_BUS", "rocketmq")]);
+}
+
+#[test]
+fn every_image_is_pinned_to_a_release() {
+    let doc = compose();
+    for (name, svc) in doc["services"].as_mapping().unwrap() {
+        if svc["build"].as_str().is_some() {
+            continue;
+        }
+        let image = svc["image"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name:?} image"));
+        let tag = image
+            .rsplit_once(':')
+            .map(|(_, tag)| tag)
+            .unwrap_or_else(|| panic!("{name:?} pins no tag: {image}"));
+        assert!(
+            tag != "latest"
+                && tag
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit() || c == 'v'),
+            "{name:?} pins a release, not {image}"
+        );
+    }
+}
+
+#[test]
+fn no_two_services_publish_the_same_host_port_in_any_profile() {
+    let doc = compose();
+    let mut published: BTreeMap<String, String> = BTreeMap::new();
+    for (name, svc) in doc["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        for port in strings(&svc["ports"]) {
+            let host = port.split(':').next().unwrap().to_string();
+            if let Some(other) = published.insert(host.clone(), name.to_string()) {
+                panic!("{name} and {other} both publish host port {host}");
+            }
+        }
+    }
+    assert!(
+        published.contains_key("8082"),
+        "goods-svc's port is among them"
+    );
+}
+
+#[test]
+fn the_rocketmq_broker_registers_under_the_name_compose_gives_it_and_keeps_its_store() {
+    let doc = compose();
+    let conf = broker_conf();
+    let broker = service(&doc, "rmqbroker");
+    let command = strings(&broker["command"]);
+    assert_eq!(command[..2], ["sh", "mqbroker"], "{command:?}");
+    assert_eq!(
+        broker["restart"].as_str(),
+        Some("unless-stopped"),
+        "rmqbroker"
+    );
+
+    // The services reach the broker at the address it registers with the name server.
+    assert_eq!(
+        conf["brokerIP1"], "rmqbroker",
+        "the broker registers its compose service's name"
+    );
+    let port: u16 = conf["listenPort"].parse().unwrap();
+    assert_eq!(
+        health_check_port("rmqbroker", broker),
+        port,
+        "the broker's health check connects to its listenPort"
+    );
+
+    // It registers with the name server the services ask.
+    let namesrv = argument(&command, "-n");
+    let (host, namesrv_port) = namesrv.split_once(':').unwrap();
+    assert_eq!(host, "rmqnamesrv", "the name server's compose service");
+    assert_eq!(
+        namesrv_port.parse::<u16>().unwrap(),
+        health_check_port("rmqnamesrv", service(&doc, "rmqnamesrv"))
+    );
+    for s in Service::ALL {
+        let env = environment(service(&doc, s.binary()));
+        assert_eq!(
+            expand_default(&env["ROCKETMQ_NAMESRV_ADDR"]),
+            namesrv,
+            "{}: ROCKETMQ_NAMESRV_ADDR names the broker's name server",
+            s.binary()
+        );
+    }
+    assert_healthy_dependencies("rmqbroker", broker, &["rmqnamesrv"]);
+
+    // Its configuration is the repository's file.
+    let conf_path = argument(&command, "-c");
+    let volumes = strings(&broker["volumes"]);
+    let mount = volumes
+        .iter()
+        .find(|v| v.split(':').nth(1) == Some(conf_path))
+        .unwrap_or_else(|| panic!("{conf_path} is not mounted: {volumes:?}"));
+    assert_eq!(
+        mount.split(':').next(),
+        Some("./deploy/rocketmq/broker.conf"),
+        "{mount}"
+    );
+    assert!(mount.ends_with(":ro"), "{mount} read-only");
+
+    // Its store is on a declared volume, given to the image's user first.
+    let store = &conf["storePathRootDir"];
+    assert!(
+        conf["storePathCommitLog"].starts_with(&format!("{store}/")),
+        "the commit log is in the store"
+    );
+    let volume = volumes
+        .iter()
+        .find(|v| v.ends_with(&format!(":{store}")))
+        .unwrap_or_else(|| panic!("{store} is not on a volume: {volumes:?}"));
+    let volume_name = volume.split(':').next().unwrap();
+    assert!(
+        doc["volumes"].get(volume_name).is_some(),
+        "volume {volume_name} is declared"
+    );
+    let init = service(&doc, "rmqbroker-init");
+    assert!(strings(&init["volumes"]).contains(volume));
+    assert_eq!(init["user"].as_str(), Some("root"));
+    let chown = strings(&init["command"]);
+    assert_eq!(chown[0], "chown");
+    assert!(chown[1].starts_with("rocketmq"), "{chown:?}");
+    assert_eq!(chown.last(), Some(store), "{chown:?}");
+    assert_eq!(
+        broker["depends_on"]["rmqbroker-init"]["condition"].as_str(),
+        Some("service_completed_successfully"),
+        "the broker starts once its store is its own"
+    );
+}
+
+#[test]
+fn the_rocketmq_broker_keeps_the_embedded_brokers_guarantees() {
+    let doc = compose();
+    let conf = broker_conf();
+    let mq = environment(service(&doc, "mq-broker"));
+    let millis = |var: &str| {
+        mq::config::parse_duration(&mq[var])
+            .unwrap()
+            .as_millis()
+            .to_string()
+    };
+    assert_eq!(
+        (conf["flushDiskType"].as_str(), mq["MQ_FLUSH"].as_str()),
+        ("SYNC_FLUSH", "sync"),
+        "acknowledged means fsynced on both buses"
+    );
+    assert_eq!(
+        conf["transactionTimeOut"],
+        millis("MQ_TXN_CHECK_AFTER"),
+        "first check-back"
+    );
+    assert_eq!(
+        conf["transactionCheckInterval"],
+        millis("MQ_TXN_CHECK_INTERVAL")
+    );
+    assert_eq!(conf["transactionCheckMax"], mq["MQ_TXN_CHECK_MAX"]);
+    let retention = mq::config::parse_duration(&mq["MQ_RETENTION"]).unwrap();
+    assert_eq!(
+        conf["fileReservedTime"],
+        (retention.as_secs() / 3600).to_string(),
+        "hours kept"
+    );
+    assert_eq!(
+        conf["timerWheelEnable"], "true",
+        "the payment timeout is a timer message"
+    );
+    assert_eq!(
+        conf["autoCreateTopicEnable"], "true",
+        "the services create no topic ahead"
+    );
+    assert_eq!(conf["autoCreateSubscriptionGroup"], "true");
+}
+
+#[test]
+fn every_service_takes_its_bus_from_the_users_environment_with_values_the_bus_accepts() {
+    let doc = compose();
+    let first = environment(service(&doc, Service::ALL[0].binary()));
+    for s in Service::ALL {
+        let env = environment(service(&doc, s.binary()));
+        for var in bus_variables() {
+            assert_eq!(env[&var], first[&var], "{}: one bus for all", s.binary());
+        }
+    }
+    assert_eq!(
+        first["SHOP_BUS"], "${SHOP_BUS:-mq}",
+        "the embedded broker unless the user's environment asks for RocketMQ"
+    );
+    assert!(
+        first["ROCKETMQ_NAMESRV_ADDR"].starts_with("${ROCKETMQ_NAMESRV_ADDR:-"),
+        "another RocketMQ deployment can be named: {}",
+        first["ROCKETMQ_NAMESRV_ADDR"]
+    );
+    let retries: i32 = first["ROCKETMQ_MAX_RECONSUME_TIMES"]
+        .parse()
+        .expect("ROCKETMQ_MAX_RECONSUME_TIMES is a number");
+    assert!(retries > 0);
+    let interval = shop_kit::settings::parse_duration(&first["ROCKETMQ_CLIENT_INTERVAL"])
+        .expect("ROCKETMQ_CLIENT_INTERVAL is a duration");
+    assert!(
+        (10..=600).contains(&interval.as_secs()),
+        "the client takes 10 s to 10 min: {interval:?}"
+    );
+
+    // The profile alone, the user's environment naming no bus, parses too.
+    docker_compose_parses("rocketmq", &[]);
+}
+
+#[test]
+fn the_rocketmq_dashboard_reads_the_name_server_and_publishes_the_port_it_serves() {
+    let doc = compose();
+    let dashboard = service(&doc, "rmqdashboard");
+    let java_opts = environment(dashboard)["JAVA_OPTS"].clone();
+    let namesrv = argument(&strings(&service(&doc, "rmqbroker")["command"]), "-n").to_string();
+    for property in ["rocketmq.namesrv.addr", "rocketmq.config.namesrvAddrs"] {
+        assert_eq!(
+            java_property(&java_opts, property),
+            Some(namesrv.as_str()),
+            "{property} in {java_opts}"
+        );
+    }
+    let port = java_property(&java_opts, "server.port")
+        .unwrap_or_else(|| panic!("the dashboard's port is set: {java_opts}"));
+    assert_eq!(strings(&dashboard["ports"]), [format!("{port}:{port}")]);
+    assert_healthy_dependencies("rmqdashboard", dashboard, &["rmqnamesrv"]);
+
+    // The docs give the command and the dashboard's address.
+    let url = format!("http://127.0.0.1:{port}");
+    for doc in ["README.md", "docs/scaling.md"] {
+        let text = repo_file(doc);
+        assert!(text.contains(ROCKETMQ_UP), "{doc} gives `{ROCKETMQ_UP}`");
+        assert!(text.contains(&url), "{doc} names the dashboard, {url}");
+    }
+    let compose_file = repo_file("docker-compose.yml");
+    assert!(compose_file.contains(ROCKETMQ_UP) && compose_file.contains(&url));
+}
+
+#[test]
+fn the_image_is_built_with_the_rocketmq_backend_of_every_service() {
+    let dockerfile = repo_file("Dockerfile").replace("\\\n", " ");
+    let build: Vec<&str> = dockerfile
+        .lines()
+        .find(|l| l.contains("cargo build"))
+        .expect("the Dockerfile runs cargo build")
+        .split_whitespace()
+        .collect();
+    let features: Vec<&str> = build
+        .windows(2)
+        .filter(|w| w[0] == "--features" || w[0] == "-F")
+        .flat_map(|w| w[1].split(','))
+        .collect();
+    assert!(
+        features.contains(&"shop-kit/rocketmq"),
+        "the services' RocketMQ backend is built: {features:?}"
+    );
+
+    // Each feature is one a built package has (cargo would refuse the build otherwise).
+    let metadata = cargo_metadata();
+    let packages = metadata["packages"].as_array().unwrap();
+    let package = |name: &str| {
+        packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no package {name} in the workspace"))
+    };
+    for feature in &features {
+        let (name, feature) = feature
+            .split_once('/')
+            .unwrap_or_else(|| panic!("{feature}: name the package"));
+        assert!(!NOT_SHIPPED.contains(&name), "{name} is not built");
+        assert!(
+            package(name)["features"].get(feature).is_some(),
+            "{name} has no feature {feature}"
+        );
+    }
+    // Every service links shop-kit, whose one build carries the feature.
+    for s in Service::ALL {
+        let service = packages
+            .iter()
+            .find(|p| {
+                p["targets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|t| t["name"] == s.binary() && t["kind"][0] == "bin")
+            })
+            .unwrap_or_else(|| panic!("no package builds {}", s.binary()));
+        assert!(
+            service["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["name"] == "shop-kit" && d["kind"].is_null()),
+            "{} links shop-kit",
+            s.binary()
+        );
+    }
 }
