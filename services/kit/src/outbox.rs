@@ -34,8 +34,6 @@ use crate::{
 
 /// Rows the relay sends per round.
 const RELAY_BATCH: u32 = 100;
-/// The backoff stops doubling after this many attempts (2^6 × `retry_after`).
-const MAX_BACKOFF_DOUBLINGS: u32 = 6;
 /// Rows the sender sends in one batch at most.
 pub const MAX_BATCH: usize = 256;
 /// Rows waiting for the sender at most; beyond, the relay sends them.
@@ -87,6 +85,8 @@ pub struct Outbox {
     bus: Bus,
     group: Arc<str>,
     retry_after: Duration,
+    /// The longest wait between two resends of one row (`OUTBOX_RETRY_MAX`).
+    retry_max: Duration,
     /// Committed rows for the sender.
     queue: mpsc::Sender<u64>,
     /// The sender's end, taken by [`Outbox::run`].
@@ -108,14 +108,23 @@ struct OutboxRow {
 }
 
 impl Outbox {
-    /// The outbox of producer group `group` (a name for the log and the table).
-    pub fn new(db: Database, bus: Bus, group: &str, retry_after: Duration) -> Outbox {
+    /// The outbox of producer group `group` (a name for the log and the table): rows
+    /// wait `retry_after` for their immediate send, then the relay resends them with a
+    /// backoff doubling from `retry_after` up to `retry_max`.
+    pub fn new(
+        db: Database,
+        bus: Bus,
+        group: &str,
+        retry_after: Duration,
+        retry_max: Duration,
+    ) -> Outbox {
         let (queue, rows) = mpsc::channel(SENDER_QUEUE);
         Outbox {
             db,
             bus,
             group: group.into(),
             retry_after,
+            retry_max,
             queue,
             rows: Arc::new(Mutex::new(Some(rows))),
         }
@@ -129,6 +138,7 @@ impl Outbox {
             runtime.bus.clone(),
             group,
             runtime.settings.outbox_retry_after,
+            runtime.settings.outbox_retry_max,
         );
         let shutdown = runtime.shutdown.clone();
         runtime.spawn_task("outbox sender and relay", outbox.clone().run(shutdown));
@@ -309,7 +319,7 @@ impl Outbox {
     /// Moves a due row's next attempt out by the backoff; `false` when another sender
     /// claimed it first.
     async fn claim(&self, row: &OutboxRow) -> anyhow::Result<bool> {
-        let backoff = self.retry_after * 2u32.pow(row.attempts.min(MAX_BACKOFF_DOUBLINGS));
+        let backoff = backoff(self.retry_after, self.retry_max, row.attempts);
         let done = sqlx::query(
             r"update trade_mq_producer_temp
               set attempts = attempts + 1, next_attempt_at = now(3) + interval ? microsecond
@@ -391,4 +401,36 @@ fn to_message(row: OutboxRow) -> Message {
         message.deliver_at_ms = Some(due);
     }
     message
+}
+
+/// The relay's wait after the `attempts`-th resend of a row: `retry_after` doubled per
+/// attempt, at most `retry_max` (and never less than `retry_after`).
+fn backoff(retry_after: Duration, retry_max: Duration, attempts: u32) -> Duration {
+    retry_after
+        .saturating_mul(2u32.saturating_pow(attempts.min(31)))
+        .min(retry_max)
+        .max(retry_after)
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_retry_after_and_stops_at_retry_max() {
+        let ms = Duration::from_millis;
+        let waits: Vec<Duration> = (0..8).map(|n| backoff(ms(300), ms(2000), n)).collect();
+        assert_eq!(
+            waits,
+            [300, 600, 1200, 2000, 2000, 2000, 2000, 2000].map(ms)
+        );
+        // However many attempts a long outage made, no overflow and no wait past the cap.
+        assert_eq!(backoff(ms(300), ms(2000), u32::MAX), ms(2000));
+        assert_eq!(
+            backoff(Duration::from_secs(2), Duration::from_secs(120), 40),
+            Duration::from_secs(120)
+        );
+        // A cap below the first wait leaves the first wait.
+        assert_eq!(backoff(ms(300), ms(100), 3), ms(300));
+    }
 }

@@ -95,11 +95,15 @@ impl Service {
                 "ORDER_ABANDON_AFTER",
                 "SHOP_FAULTS",
                 "OUTBOX_RETRY_AFTER",
+                "OUTBOX_RETRY_MAX",
                 "MQ_ADMIN_ADDR",
             ]),
-            Service::Pay => {
-                vars.extend(["PAY_CALLBACK_SECRET", "SHOP_FAULTS", "OUTBOX_RETRY_AFTER"])
-            }
+            Service::Pay => vars.extend([
+                "PAY_CALLBACK_SECRET",
+                "SHOP_FAULTS",
+                "OUTBOX_RETRY_AFTER",
+                "OUTBOX_RETRY_MAX",
+            ]),
             Service::Goods => vars.extend(["STOCK_RESERVE_TIMEOUT", "STOCK_RECONCILE_INTERVAL"]),
             Service::Coupon | Service::User => {}
         }
@@ -154,6 +158,10 @@ pub struct Settings {
     /// for its immediate send before the relay resends it; also the relay's poll
     /// interval and the first step of its doubling backoff.
     pub outbox_retry_after: Duration,
+    /// `OUTBOX_RETRY_MAX` (order, pay): the longest the relay's doubling backoff waits
+    /// between two resends of one row, so that rows left behind while the broker was
+    /// down go out soon after it is back.
+    pub outbox_retry_max: Duration,
     /// `STOCK_RESERVE_TIMEOUT` (goods): the longest a reservation may take from its
     /// Redis decrement to its journal commit; a rebuild of the Redis stock waits this
     /// long so that reservations in flight settle first. Keep it well below the
@@ -191,6 +199,7 @@ impl fmt::Debug for Settings {
             internal_token: _,
             internal_token_generated,
             outbox_retry_after,
+            outbox_retry_max,
             stock_reserve_timeout,
             stock_reconcile_interval,
         } = self;
@@ -217,6 +226,7 @@ impl fmt::Debug for Settings {
             .field("internal_token", &REDACTED)
             .field("internal_token_generated", internal_token_generated)
             .field("outbox_retry_after", outbox_retry_after)
+            .field("outbox_retry_max", outbox_retry_max)
             .field("stock_reserve_timeout", stock_reserve_timeout)
             .field("stock_reconcile_interval", stock_reconcile_interval)
             .finish()
@@ -281,6 +291,7 @@ impl Settings {
             internal_token,
             internal_token_generated,
             outbox_retry_after: duration("OUTBOX_RETRY_AFTER", "2s")?,
+            outbox_retry_max: duration("OUTBOX_RETRY_MAX", "2m")?,
             stock_reserve_timeout: duration("STOCK_RESERVE_TIMEOUT", "2s")?,
             stock_reconcile_interval: duration("STOCK_RECONCILE_INTERVAL", "30s")?,
         })

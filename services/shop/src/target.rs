@@ -12,6 +12,7 @@ pub struct Timings {
     pub pay_timeout: Duration,
     pub abandon_after: Duration,
     pub outbox_retry_after: Duration,
+    pub outbox_retry_max: Duration,
     pub stock_reconcile_interval: Duration,
     pub stock_reserve_timeout: Duration,
     pub mq_retry_schedule: String,
@@ -29,6 +30,7 @@ impl Timings {
             pay_timeout: order.order_pay_timeout,
             abandon_after: order.order_abandon_after,
             outbox_retry_after: order.outbox_retry_after,
+            outbox_retry_max: order.outbox_retry_max,
             stock_reconcile_interval: order.stock_reconcile_interval,
             stock_reserve_timeout: order.stock_reserve_timeout,
             mq_retry_schedule: mq::config::DEFAULT_RETRY_SCHEDULE.into(),
@@ -44,6 +46,9 @@ impl Timings {
             pay_timeout: Duration::from_secs(10),
             abandon_after: Duration::from_secs(4),
             outbox_retry_after: Duration::from_millis(300),
+            // Rows left behind while a broker was down go out within a second or so
+            // of its return (broker-restart).
+            outbox_retry_max: Duration::from_secs(1),
             stock_reconcile_interval: Duration::from_secs(1),
             stock_reserve_timeout: Duration::from_millis(500),
             mq_retry_schedule: "200ms 500ms 1s".into(),
@@ -61,6 +66,7 @@ impl Timings {
             ("ORDER_PAY_TIMEOUT", ms(self.pay_timeout)),
             ("ORDER_ABANDON_AFTER", ms(self.abandon_after)),
             ("OUTBOX_RETRY_AFTER", ms(self.outbox_retry_after)),
+            ("OUTBOX_RETRY_MAX", ms(self.outbox_retry_max)),
             (
                 "STOCK_RECONCILE_INTERVAL",
                 ms(self.stock_reconcile_interval),

@@ -23,6 +23,7 @@ pub fn settings_env(settings: &Settings) -> Vec<(&'static str, String)> {
         ("SHOP_FAULTS", on_off(settings.faults_enabled)),
         ("SHOP_INTERNAL_TOKEN", settings.internal_token.clone()),
         ("OUTBOX_RETRY_AFTER", ms(settings.outbox_retry_after)),
+        ("OUTBOX_RETRY_MAX", ms(settings.outbox_retry_max)),
         ("STOCK_RESERVE_TIMEOUT", ms(settings.stock_reserve_timeout)),
         (
             "STOCK_RECONCILE_INTERVAL",
