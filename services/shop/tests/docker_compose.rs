@@ -318,6 +318,10 @@ fn mariadb_and_redis_have_health_checks_and_keep_mariadb_data() {
         );
     }
     let mariadb = service(&doc, "mariadb");
+    assert!(
+        strings(&mariadb["command"]).contains(&"--thread-handling=pool-of-threads".to_string()),
+        "MariaDB serves the pools' short transactions with its thread pool (docs/performance.md)"
+    );
     assert_eq!(
         environment(mariadb)["MARIADB_ALLOW_EMPTY_ROOT_PASSWORD"],
         "1",
