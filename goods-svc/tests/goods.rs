@@ -14,8 +14,12 @@ async fn redis_conn() -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// The Redis key of `goods_id`'s stock, as goods-svc names it.
 fn stock_key(app: &TestApp, goods_id: &str) -> String {
-    format!("{}stock:{{{goods_id}}}", app.settings.redis_prefix)
+    let cache =
+        shop_kit::cache::Cache::connect_lazy(&app.settings.redis_url, &app.settings.redis_prefix)
+            .unwrap();
+    goods_svc::store::stock_cache::stock_key(&cache, goods_id.parse().unwrap())
 }
 
 #[tokio::test]

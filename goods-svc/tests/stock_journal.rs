@@ -94,7 +94,10 @@ async fn the_reconciler_repairs_a_redis_stock_that_drifted_from_mysql() {
     )
     .await;
     let goods_id = goods["goods_id"].as_str().unwrap().to_owned();
-    let key = format!("{}stock:{{{goods_id}}}", app.settings.redis_prefix);
+    let cache =
+        shop_kit::cache::Cache::connect_lazy(&app.settings.redis_url, &app.settings.redis_prefix)
+            .unwrap();
+    let key = goods_svc::store::stock_cache::stock_key(&cache, goods_id.parse().unwrap());
     let mut redis = redis::Client::open(shop_testkit::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()

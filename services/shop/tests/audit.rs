@@ -91,12 +91,12 @@ impl Shop {
 
     /// The key of goods `n` (1 or 2) in goods-svc's Redis.
     fn key(&self, n: u64) -> String {
-        // As goods-svc names it (`stock:{<id>}`, the id its cluster hash tag).
-        format!(
-            "{}stock:{{{}}}",
-            self.target.goods_redis_prefix(),
-            self.base + n
+        let cache = shop_kit::cache::Cache::connect_lazy(
+            &testkit::redis_url(),
+            &self.target.goods_redis_prefix(),
         )
+        .unwrap();
+        goods_svc::store::stock_cache::stock_key(&cache, shop_kit::ids::Id(self.base + n))
     }
 
     /// Runs `sql` with `{order}`, `{goods}`, … naming this shop's schemas and

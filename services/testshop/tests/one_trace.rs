@@ -5,17 +5,14 @@
 //! in-memory exporter; the shopper (this test) starts the trace and sends its
 //! `traceparent` on its three requests, as a traced client or gateway would.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use opentelemetry::{
-    Context, Value,
+    Context,
     propagation::TextMapPropagator,
-    trace::{Span as _, SpanId, SpanKind, TraceContextExt, TraceId, Tracer, TracerProvider as _},
+    trace::{Span as _, SpanId, SpanKind, TraceContextExt, Tracer, TracerProvider as _},
 };
-use opentelemetry_sdk::{
-    propagation::TraceContextPropagator,
-    trace::{InMemorySpanExporter, SdkTracerProvider, SpanData},
-};
+use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SpanData};
 use serde_json::json;
 use shop_kit::{
     contracts::pay::{SIGNATURE_HEADER, callback_signature},
@@ -23,6 +20,9 @@ use shop_kit::{
 };
 use shop_testkit::{eventually, json};
 use testshop::{SETTLE, Shop, order_body};
+
+mod common;
+use common::{describe, text};
 
 /// The consumer groups an order confirmed and paid reaches.
 const GROUPS: [&str; 4] = [
@@ -32,61 +32,9 @@ const GROUPS: [&str; 4] = [
     "pay-pay-paid",
 ];
 
-fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
-}
-
-fn text(span: &SpanData, key: &str) -> String {
-    attribute(span, key)
-        .map(|v| v.as_str().into_owned())
-        .unwrap_or_default()
-}
-
-fn describe(span: &SpanData) -> String {
-    format!(
-        "{} [{:?}] {} trace {} parent {}",
-        span.name,
-        span.span_kind,
-        text(span, SERVICE_ATTRIBUTE),
-        span.span_context.trace_id(),
-        span.parent_span_id
-    )
-}
-
-/// The spans of `trace` once every group consumed in it and every span's parent is
-/// there (a consumer may finish before its producer's send span closes).
-fn whole_trace(exporter: &InMemorySpanExporter, trace: TraceId) -> Option<Vec<SpanData>> {
-    let spans: Vec<SpanData> = exporter
-        .get_finished_spans()
-        .expect("the exporter answers")
-        .into_iter()
-        .filter(|s| s.span_context.trace_id() == trace)
-        .collect();
-    let consumed: BTreeSet<String> = spans
-        .iter()
-        .filter(|s| s.span_kind == SpanKind::Consumer)
-        .map(|s| text(s, "messaging.consumer.group.name"))
-        .collect();
-    let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
-    let connected = spans
-        .iter()
-        .all(|s| s.parent_span_id == SpanId::INVALID || ids.contains(&s.parent_span_id));
-    (GROUPS.iter().all(|g| consumed.contains(*g)) && connected).then_some(spans)
-}
-
 #[tokio::test]
 async fn an_order_confirmed_and_paid_is_one_trace_across_the_five_services_and_the_broker() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    assert!(
-        shop_kit::telemetry::init_for_tests_with(&provider),
-        "this test owns the process's tracing"
-    );
+    let (exporter, provider) = common::in_memory_tracing();
     let shop = Shop::start().await;
     let user_id = shop.user("1000.00").await;
     let goods_id = shop.goods_item("100.00", 10).await;
@@ -158,7 +106,10 @@ async fn an_order_confirmed_and_paid_is_one_trace_across_the_five_services_and_t
     cx.span().end();
 
     let what = format!("trace {trace_id} reaching the groups {GROUPS:?}, every parent exported");
-    let spans = eventually(&what, SETTLE, || async { whole_trace(&exporter, trace_id) }).await;
+    let spans = eventually(&what, SETTLE, || async {
+        common::trace_reaching(&exporter, trace_id, &GROUPS)
+    })
+    .await;
     let listing: Vec<String> = spans.iter().map(describe).collect();
     let listing = listing.join("\n");
 

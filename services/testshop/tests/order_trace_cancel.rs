@@ -6,22 +6,22 @@
 //! order's trace. The spans go to the SDK's in-memory exporter.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{BTreeSet, HashMap},
     time::Duration,
 };
 
 use opentelemetry::{
-    Context, Value,
+    Context,
     propagation::TextMapPropagator,
-    trace::{Span as _, SpanId, SpanKind, TraceContextExt, TraceId, Tracer, TracerProvider as _},
+    trace::{Span as _, SpanId, SpanKind, TraceContextExt, Tracer, TracerProvider as _},
 };
-use opentelemetry_sdk::{
-    propagation::TraceContextPropagator,
-    trace::{InMemorySpanExporter, SdkTracerProvider, SpanData},
-};
+use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SpanData};
 use shop_kit::telemetry::SERVICE_ATTRIBUTE;
 use shop_testkit::{eventually, json};
 use testshop::{SETTLE, Shop, order_body};
+
+mod common;
+use common::{describe, text};
 
 /// The groups compensating a cancelled order.
 const CANCEL_GROUPS: [&str; 4] = [
@@ -30,49 +30,6 @@ const CANCEL_GROUPS: [&str; 4] = [
     "user-order-cancel",
     "order-order-cancel",
 ];
-
-fn text(span: &SpanData, key: &str) -> String {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| match &kv.value {
-            Value::String(s) => s.as_str().to_owned(),
-            other => other.as_str().into_owned(),
-        })
-        .unwrap_or_default()
-}
-
-fn describe(span: &SpanData) -> String {
-    format!(
-        "{} [{:?}] {} trace {} parent {}",
-        span.name,
-        span.span_kind,
-        text(span, SERVICE_ATTRIBUTE),
-        span.span_context.trace_id(),
-        span.parent_span_id
-    )
-}
-
-/// The spans of `trace` once the cancel message reached every compensating group
-/// and every span's parent is there.
-fn cancelled_in(exporter: &InMemorySpanExporter, trace: TraceId) -> Option<Vec<SpanData>> {
-    let spans: Vec<SpanData> = exporter
-        .get_finished_spans()
-        .expect("the exporter answers")
-        .into_iter()
-        .filter(|s| s.span_context.trace_id() == trace)
-        .collect();
-    let consumed: BTreeSet<String> = spans
-        .iter()
-        .filter(|s| s.span_kind == SpanKind::Consumer)
-        .map(|s| text(s, "messaging.consumer.group.name"))
-        .collect();
-    let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
-    let connected = spans
-        .iter()
-        .all(|s| s.parent_span_id == SpanId::INVALID || ids.contains(&s.parent_span_id));
-    (CANCEL_GROUPS.iter().all(|g| consumed.contains(*g)) && connected).then_some(spans)
-}
 
 /// Every compensation consumed the cancel message sent in the trace, in a
 /// transaction under its consume span; the message was written by the cancel's
@@ -123,14 +80,7 @@ fn assert_compensated_in_trace(spans: &[SpanData], cancel_tx: &str) {
 
 #[tokio::test]
 async fn the_pay_timeout_and_the_abandon_sweep_cancel_orders_in_their_traces() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    assert!(
-        shop_kit::telemetry::init_for_tests_with(&provider),
-        "this test owns the process's tracing"
-    );
+    let (exporter, provider) = common::in_memory_tracing();
     let shop = Shop::start_with(|s| {
         s.order_pay_timeout = Duration::from_secs(1);
         s.order_abandon_after = Duration::from_secs(1);
@@ -189,7 +139,7 @@ async fn the_pay_timeout_and_the_abandon_sweep_cancel_orders_in_their_traces() {
     let spans = eventually(
         "the abandoned order's cancel, compensated",
         SETTLE,
-        || async { cancelled_in(&exporter, abandoned_trace) },
+        || async { common::trace_reaching(&exporter, abandoned_trace, &CANCEL_GROUPS) },
     )
     .await;
     let step = spans
@@ -212,7 +162,7 @@ async fn the_pay_timeout_and_the_abandon_sweep_cancel_orders_in_their_traces() {
         .expect("the confirmation's server span");
     assert_eq!(confirm.parent_span_id, SpanId::INVALID);
     let spans = eventually("the unpaid order's cancel, compensated", SETTLE, || async {
-        cancelled_in(&exporter, confirm.span_context.trace_id())
+        common::trace_reaching(&exporter, confirm.span_context.trace_id(), &CANCEL_GROUPS)
     })
     .await;
     // The timeout's consumer cancels in its consumer-log transaction.
