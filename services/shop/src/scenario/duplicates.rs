@@ -160,9 +160,11 @@ async fn redeliver(
     let mut sent = BTreeSet::new();
     #[cfg(feature = "rocketmq")]
     if let Some(rocketmq) = &ctx.api.rocketmq {
+        use anyhow::Context as _;
         use shop_kit::bus::{Backend, Message};
         for (topic, key) in keys {
-            for stored in rocketmq.0.lookup_key(topic, key).await? {
+            let found = rocketmq.0.lookup_key(topic, key).await;
+            for stored in found.with_context(|| format!("look up {topic} {key}"))? {
                 if !sent.insert((stored.tag.clone(), key.clone())) {
                     continue;
                 }
@@ -170,7 +172,11 @@ async fn redeliver(
                     .with_tag(stored.tag.clone())
                     .with_key(key.clone());
                 message.properties = stored.properties.clone();
-                rocketmq.0.send_batch(vec![message]).await?;
+                rocketmq
+                    .0
+                    .send_batch(vec![message])
+                    .await
+                    .with_context(|| format!("send {topic} {key} again"))?;
             }
         }
         return Ok(sent);
