@@ -176,9 +176,13 @@ impl ConsumerLog {
         // 1: inserted; 2: an existing row updated (the attempts always change).
         let first_time = logged.rows_affected() == 1;
         if !first_time {
+            // A locking read, as before this path was the rare one: the upsert holds
+            // the row already, and a plain read here would fix the transaction's
+            // snapshot before the effect takes its own locks (effects read under
+            // their locks expecting to see what committed before them).
             let status: String = sqlx::query_scalar(
                 r"select status from trade_mq_consumer_log
-                  where group_name = ? and msg_tag = ? and msg_key = ?",
+                  where group_name = ? and msg_tag = ? and msg_key = ? for update",
             )
             .bind(&*self.group)
             .bind(&message.tag)
