@@ -8,7 +8,7 @@
 //! sold-out item was not oversold.
 //!
 //! ```sh
-//! cargo build --release --workspace && target/release/shop up &
+//! cargo build --release -p shop -p shop-load && target/release/shop up &
 //! target/release/shop-load --clients 1,16,64 --duration 10s
 //! ```
 
